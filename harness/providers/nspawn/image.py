@@ -1,0 +1,277 @@
+"""The nspawn base image: a Debian rootfs built once with debootstrap, then cached.
+
+Docker and firewalld are installed here, at image time, not at provisioning
+time: the lab has no route to a package mirror (nothing may leave the
+machine), and a cell then costs seconds instead of a minute of apt. The
+Debian recipe still checks and, given a mirror, would install them.
+
+The cache folder is named by a hash of the recipe (suite, packages,
+customisation version). A folder is used only when its manifest is present,
+matches the key and every essential file is there with the recorded size;
+anything else is an interrupted or damaged build and is rebuilt.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from harness import paths
+from harness.errors import FwlabError, UsageError
+
+SUITES = ("bullseye", "bookworm")
+DEFAULT_SUITE = os.environ.get("FWLAB_SUITE", "bullseye")
+MIRROR = os.environ.get("FWLAB_MIRROR", "http://deb.debian.org/debian")
+
+PACKAGES = (
+    "systemd", "systemd-sysv", "libpam-systemd", "dbus",  # without libpam-systemd
+    "firewalld", "ipset",  # firewalld stays unconfigured; without ipset it complains
+    "docker.io", "iptables", "nftables",
+    "openssh-server", "busybox-static", "iproute2", "python3", "procps",
+)  # fmt: skip
+
+#: Bump when customise() changes: it is part of the cache key.
+CUSTOMISATION_VERSION = 3
+
+#: Files a usable image must have; their sizes are recorded in the manifest.
+ESSENTIAL = (
+    "lib/systemd/systemd",
+    "usr/sbin/dockerd",
+    "usr/bin/containerd",
+    "usr/bin/docker",
+    "usr/sbin/firewalld",
+    "usr/bin/firewall-cmd",
+    "usr/sbin/sshd",
+    "usr/sbin/xtables-monitor",
+    "usr/sbin/nft",
+    "usr/bin/python3",
+    "etc/fwlab-image.json",
+)
+
+SSHD_CONFIG = """\
+# fwlab: key-only root login; the lab has no DNS for reverse lookups.
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+ChallengeResponseAuthentication no
+UseDNS no
+"""
+
+# Inside nspawn the cgroup v1 controller mounts are read-only; dockerd needs
+# them writable. A plain `remount,rw` says "busy"; remounting the bind works.
+CGROUP_RW_UNIT = """\
+[Unit]
+Description=fwlab: make cgroup controllers writable for dockerd
+DefaultDependencies=no
+Before=sysinit.target containerd.service docker.service
+ConditionVirtualization=container
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$d" "$d" || true; done'
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+# Timers and units that only cost time or try to reach the network.
+MASKED_UNITS = (
+    "apt-daily.timer", "apt-daily-upgrade.timer", "apt-daily.service",
+    "apt-daily-upgrade.service", "e2scrub_all.timer", "e2scrub_reap.service",
+    "fstrim.timer", "man-db.timer", "systemd-timesyncd.service", "console-getty.service",
+    "getty@tty1.service", "systemd-networkd-wait-online.service",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    suite: str = DEFAULT_SUITE
+    packages: tuple[str, ...] = PACKAGES
+    customisation: int = CUSTOMISATION_VERSION
+
+    def __post_init__(self) -> None:
+        if self.suite not in SUITES:
+            raise UsageError(f"unknown suite {self.suite!r} (known: {', '.join(SUITES)})")
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(
+            {"suite": self.suite, "packages": sorted(self.packages), "v": self.customisation},
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def folder(self) -> Path:
+        return paths.image_cache() / f"{self.suite}-{self.key}"
+
+    @property
+    def rootfs(self) -> Path:
+        return self.folder / "rootfs"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / "manifest.json"
+
+
+def problems(recipe: ImageRecipe) -> list[str]:
+    """Why the cached image for recipe can't be used; empty when it can."""
+    if not recipe.manifest_path.exists():
+        return ["no manifest (never built, or the build was interrupted)"]
+    try:
+        manifest = json.loads(recipe.manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        return [f"unreadable manifest: {exc}"]
+    if manifest.get("key") != recipe.key:
+        return [f"manifest key {manifest.get('key')!r} is not {recipe.key!r}"]
+    found = []
+    for rel, size in manifest.get("files", {}).items():
+        path = recipe.rootfs / rel
+        if not path.is_file():
+            found.append(f"{rel} is missing")
+        elif path.stat().st_size != size:
+            found.append(f"{rel} has size {path.stat().st_size}, expected {size}")
+    if set(manifest.get("files", {})) != set(ESSENTIAL):
+        found.append("manifest does not list the essential files")
+    return found
+
+
+def is_ready(recipe: ImageRecipe) -> bool:
+    return not problems(recipe)
+
+
+@contextmanager
+def cache_lock() -> Iterator[None]:
+    """One builder at a time; others wait and then find the image ready."""
+    paths.image_cache().mkdir(parents=True, exist_ok=True)
+    with open(paths.image_cache() / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure(
+    recipe: Optional[ImageRecipe] = None,
+    progress: Optional[Callable[[str], None]] = None,
+    force: bool = False,
+) -> ImageRecipe:
+    """Return a ready image for recipe, building it first if needed."""
+    recipe = recipe or ImageRecipe()
+    say = progress or (lambda _msg: None)
+    if not force and is_ready(recipe):
+        return recipe
+    with cache_lock():
+        found = problems(recipe)
+        if not force and not found:
+            return recipe  # another process built it while we waited
+        if recipe.folder.exists():
+            say(f"discarding cached image: {'; '.join(found) or 'rebuild requested'}")
+            shutil.rmtree(recipe.folder)
+        build(recipe, say)
+    return recipe
+
+
+def build(recipe: ImageRecipe, say: Callable[[str], None]) -> None:
+    if shutil.which("debootstrap") is None:
+        raise FwlabError("debootstrap is not installed (run ./scripts/run setup)")
+    staging = recipe.folder.with_name(recipe.folder.name + f".building-{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    rootfs = staging / "rootfs"
+    started = time.monotonic()
+    try:
+        _debootstrap(recipe, rootfs, say)
+        say("customising the image")
+        customise(rootfs, recipe)
+        files = {rel: (rootfs / rel).stat().st_size for rel in ESSENTIAL}
+        manifest = {
+            "key": recipe.key,
+            "suite": recipe.suite,
+            "packages": list(recipe.packages),
+            "customisation": recipe.customisation,
+            "files": files,
+            "build_seconds": round(time.monotonic() - started, 1),
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        staging.rename(recipe.folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    say(f"image {recipe.folder.name} ready in {time.monotonic() - started:.0f} s")
+
+
+def _debootstrap(recipe: ImageRecipe, rootfs: Path, say: Callable[[str], None]) -> None:
+    cmd = [
+        "debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
+        recipe.suite, str(rootfs), MIRROR,
+    ]  # fmt: skip
+    say(f"debootstrap {recipe.suite} ({len(recipe.packages)} packages)")
+    log_tail: list[str] = []
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            line = line.rstrip()
+            log_tail = (log_tail + [line])[-20:]
+            if line.startswith(("I: Retrieving", "I: Validating", "I: Extracting")):
+                continue  # hundreds of these; the stage lines below carry the progress
+            if line.startswith(("I: ", "W: ", "E: ")):
+                say(line[3:])
+        proc.wait(timeout=1800)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise FwlabError(
+            f"debootstrap failed ({proc.returncode}): " + " | ".join(log_tail[-3:])
+        )
+
+
+def customise(rootfs: Path, recipe: ImageRecipe) -> None:
+    etc = rootfs / "etc"
+    # Every lab resolves through the wan namespace's resolver, never the host's.
+    (etc / "resolv.conf").unlink(missing_ok=True)
+    (etc / "resolv.conf").write_text("nameserver 10.0.2.3\n")
+    (etc / "hostname").write_text("lab\n")
+    # Host keys are made per lab, so each lab's key can be pinned.
+    for key in (etc / "ssh").glob("ssh_host_*"):
+        key.unlink()
+    (etc / "ssh" / "sshd_config.d").mkdir(exist_ok=True)
+    (etc / "ssh" / "sshd_config.d" / "fwlab.conf").write_text(SSHD_CONFIG)
+    units = etc / "systemd" / "system"
+    (units / "fwlab-cgroup-rw.service").write_text(CGROUP_RW_UNIT)
+    wants = units / "sysinit.target.wants"
+    wants.mkdir(exist_ok=True)
+    link = wants / "fwlab-cgroup-rw.service"
+    link.unlink(missing_ok=True)
+    link.symlink_to("/etc/systemd/system/fwlab-cgroup-rw.service")
+    for unit in MASKED_UNITS:
+        target = units / unit
+        target.unlink(missing_ok=True)
+        target.symlink_to("/dev/null")
+    # Keep the journal small and in memory: labs are short-lived.
+    (etc / "systemd" / "journald.conf.d").mkdir(exist_ok=True)
+    (etc / "systemd" / "journald.conf.d" / "fwlab.conf").write_text(
+        "[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n"
+    )
+    (etc / "fwlab-image.json").write_text(
+        json.dumps({"suite": recipe.suite, "key": recipe.key}) + "\n"
+    )
+    # apt caches are dead weight in every clone.
+    for cached in (rootfs / "var" / "cache" / "apt" / "archives").glob("*.deb"):
+        cached.unlink()

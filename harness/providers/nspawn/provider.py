@@ -1,0 +1,437 @@
+"""The embedded default provider: a Debian system container booted with systemd-nspawn.
+
+A lab is an overlayfs clone of the cached image, booted with systemd as PID 1
+inside a network namespace behind a VirtualBox-NAT stand-in (see network.py).
+
+Everything a lab owns is written to its state file *before* it is created, so
+`down` and `gc` can always find and remove it, whatever point a run died at.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+from harness import paths
+from harness.errors import FwlabError, UsageError
+from harness.providers.base import Machine, Progress, Provider
+from harness.providers.nspawn import image, network, services
+from harness.providers.nspawn.network import LabNet
+from harness.ssh import SshEndpoint, generate_keypair
+from harness.util import is_same_process, proc_start_time, run, stop_process, wait_for
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+BOOT_TIMEOUT = float(os.environ.get("FWLAB_BOOT_TIMEOUT", "90"))
+SHUTDOWN_TIMEOUT = 15.0
+REQUIRED_TOOLS = ("systemd-nspawn", "debootstrap", "dnsmasq", "nft", "ssh", "ssh-keygen")
+
+
+def check_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise UsageError(
+            f"bad lab name {name!r}: use 1-32 lowercase letters, digits and '-', "
+            "starting with a letter"
+        )
+
+
+def preflight() -> None:
+    if os.geteuid() != 0:
+        raise UsageError("the nspawn provider needs root (it creates namespaces and mounts)")
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise UsageError(
+            f"missing {', '.join(missing)}: run ./scripts/run setup (installs the host packages)"
+        )
+
+
+@contextmanager
+def labs_lock() -> Iterator[None]:
+    """Serialises name and subnet allocation between concurrent fwlab runs."""
+    paths.locks_dir().mkdir(parents=True, exist_ok=True)
+    with open(paths.locks_dir() / "labs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class LabState:
+    """The state file of one lab: what it owns, written before it is made."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.dir = paths.lab_dir(name)
+        self.file = self.dir / "lab.json"
+        self.data: dict[str, Any] = {}
+        if self.file.exists():
+            self.data = json.loads(self.file.read_text())
+
+    def save(self) -> None:
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2))
+        tmp.rename(self.file)
+
+    @property
+    def net(self) -> LabNet:
+        return LabNet(self.name, int(self.data["slot"]))
+
+    @property
+    def root(self) -> Path:
+        return self.dir / "root"
+
+    @property
+    def ssh_config_path(self) -> Path:
+        return self.dir / "ssh_config"
+
+    def endpoint(self) -> SshEndpoint:
+        return SshEndpoint(
+            alias=self.name,
+            hostname=self.net.ssh_addr,
+            user="root",
+            port=22,
+            identity_file=str(self.dir / "id_ed25519"),
+            known_hosts=str(self.dir / "known_hosts"),
+            control_dir=str(self.dir),
+        )
+
+
+class NspawnProvider(Provider):
+    name = "nspawn"
+
+    def __init__(self, suite: str = image.DEFAULT_SUITE):
+        self.recipe = image.ImageRecipe(suite=suite)
+
+    def stood_in_reason(self) -> Optional[str]:
+        return None  # the machine is real; stand-ins are the recipe's business
+
+    # -- up -----------------------------------------------------------------
+    def up(self, name: str, progress: Optional[Progress] = None) -> Machine:
+        say = progress or (lambda _msg: None)
+        check_name(name)
+        preflight()
+        recipe = image.ensure(self.recipe, say)
+        state = self._claim(name)
+        try:
+            self._create(state, recipe, say)
+        except BaseException as exc:  # Ctrl-C included: leave nothing behind
+            tail = self._boot_log_tail(state)
+            say(f"lab {name} failed, cleaning up")
+            self._destroy(state)
+            if isinstance(exc, FwlabError) and tail:
+                raise FwlabError(f"{exc}\n--- last lines of {name}'s boot log ---\n{tail}") from exc
+            raise
+        return self.status(name)
+
+    def _claim(self, name: str) -> LabState:
+        """Reserve the name and a management subnet, atomically across processes."""
+        with labs_lock():
+            state = LabState(name)
+            if state.dir.exists():
+                raise UsageError(f"lab name {name!r} is already taken (fwlab down {name})")
+            taken = {int(s.data["slot"]) for s in self._states() if "slot" in s.data}
+            slot = network.pick_slot(taken, network.host_prefixes())
+            state.dir.mkdir(parents=True)
+            state.dir.chmod(0o700)
+            state.data = {
+                "name": name,
+                "provider": self.name,
+                "owner": "fwlab",
+                "slot": slot,
+                "created": time.time(),
+                "image": str(self.recipe.rootfs),
+                "status": "creating",
+                "pids": {},
+                "cgroups": [],
+            }
+            state.save()
+        return state
+
+    def _create(self, state: LabState, recipe: image.ImageRecipe, say: Progress) -> None:
+        net = state.net
+        say(f"network: namespaces {net.lab_ns}, {net.wan_ns}; ssh via {net.ssh_addr}")
+        network.create(net)
+        state.data["pids"].update(services.start(net, state.dir))
+        state.save()
+        say("root filesystem: overlay clone of the image")
+        for sub in ("upper", "work", "root", "docker", "containerd"):
+            (state.dir / sub).mkdir(exist_ok=True)
+        run([
+            "mount", "-t", "overlay", "overlay", "-o",
+            f"lowerdir={recipe.rootfs},upperdir={state.dir / 'upper'},workdir={state.dir / 'work'}",
+            str(state.root),
+        ])  # fmt: skip
+        self._ssh_keys(state)
+        say("booting systemd in the lab")
+        self._boot(state)
+        self._wait_ready(state)
+        state.data["status"] = "running"
+        state.save()
+
+    def _ssh_keys(self, state: LabState) -> None:
+        client_pub = generate_keypair(state.dir / "id_ed25519", f"fwlab-{state.name}")
+        ssh_dir = state.root / "root" / ".ssh"
+        ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text(client_pub + "\n")
+        (ssh_dir / "authorized_keys").chmod(0o600)
+        host_key = state.root / "etc" / "ssh" / "ssh_host_ed25519_key"
+        host_pub = generate_keypair(host_key, f"fwlab-{state.name}-host")
+        # Pin it: this lab's known_hosts lists only its own fresh host key.
+        key_type, key = host_pub.split()[:2]
+        (state.dir / "known_hosts").write_text(
+            f"{state.net.ssh_addr},{state.name} {key_type} {key}\n"
+        )
+        state.endpoint().write(state.ssh_config_path)
+
+    def _boot(self, state: LabState) -> None:
+        cgroups = _make_cgroups(f"fwlab-{state.name}")
+        state.data["cgroups"] = cgroups
+        state.save()
+        env = dict(os.environ)
+        env.update(
+            # /proc/sys writable for the lab's own namespace: dockerd enables forwarding.
+            SYSTEMD_NSPAWN_API_VFS_WRITABLE="network",
+            # runc needs keyctl, which nspawn's seccomp filter refuses.
+            SYSTEMD_SECCOMP="0",
+        )
+        cmd = [
+            "systemd-nspawn", "--boot", "--quiet", f"--directory={state.root}",
+            f"--machine=fwlab-{state.name}", f"--hostname={state.name}",
+            f"--network-namespace-path=/run/netns/{state.net.lab_ns}",
+            "--register=no", "--keep-unit", "--capability=all", "--console=read-only",
+            # The image's resolv.conf names the wan resolver; never copy the host's.
+            "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+            f"--bind={state.dir / 'docker'}:/var/lib/docker",
+            f"--bind={state.dir / 'containerd'}:/var/lib/containerd",
+        ]  # fmt: skip
+        procs_files = [str(Path(cg) / "cgroup.procs") for cg in cgroups]
+
+        def enter_cgroups() -> None:  # runs in the child, before exec
+            for procs in procs_files:
+                with open(procs, "w") as f:
+                    f.write(str(os.getpid()))
+
+        with open(state.dir / "boot.log", "w") as log:
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=enter_cgroups,
+            )
+        state.data["pids"]["nspawn"] = [proc.pid, proc_start_time(proc.pid) or 0]
+        state.save()
+
+    def _wait_ready(self, state: LabState) -> None:
+        pid, start = state.data["pids"]["nspawn"]
+        endpoint = state.endpoint()
+
+        def ssh_answers() -> bool:
+            if not is_same_process(pid, start):
+                raise FwlabError(f"systemd-nspawn for {state.name} exited during boot")
+            return self._ssh(endpoint, state, "true", timeout=10).returncode == 0
+
+        wait_for(f"SSH on lab {state.name}", ssh_answers, BOOT_TIMEOUT, interval=0.3)
+        leader = _leader_pid(pid)
+        state.data["pids"]["leader"] = [leader, proc_start_time(leader) or 0] if leader else None
+        state.save()
+        # multi-user: docker and firewalld have had their go at starting.
+        res = self._ssh(
+            endpoint, state, "timeout 60 systemctl is-system-running --wait", timeout=70
+        )
+        if res.stdout.strip() not in ("running", "degraded"):
+            raise FwlabError(f"lab {state.name} did not finish booting: {res.stdout.strip()}")
+
+    @staticmethod
+    def _ssh(
+        endpoint: SshEndpoint, state: LabState, command: str, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                ["ssh", "-F", str(state.ssh_config_path), endpoint.alias, command],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess([], 255, "", "timeout")
+
+    @staticmethod
+    def _boot_log_tail(state: LabState, lines: int = 25) -> str:
+        log = state.dir / "boot.log"
+        if not log.exists():
+            return ""
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+    # -- down ---------------------------------------------------------------
+    def down(self, name: str, progress: Optional[Progress] = None) -> list[str]:
+        check_name(name)
+        state = LabState(name)
+        if not state.dir.exists():
+            raise UsageError(f"no lab named {name!r} (fwlab ls lists them)")
+        return self._destroy(state)
+
+    def _destroy(self, state: LabState) -> list[str]:
+        """Remove everything the state file says the lab owns. Idempotent."""
+        removed: list[str] = []
+        if state.ssh_config_path.exists():
+            state.endpoint().close_master(state.ssh_config_path)
+        pids = state.data.get("pids", {})
+        nspawn, leader = pids.get("nspawn"), pids.get("leader")
+        if nspawn and is_same_process(*nspawn):
+            # SIGTERM asks nspawn to power the container off cleanly.
+            stop_process(nspawn[0], nspawn[1], grace=SHUTDOWN_TIMEOUT)
+            removed.append(f"lab machine (nspawn pid {nspawn[0]})")
+        if leader and is_same_process(*leader):
+            # nspawn is gone but the container's init survived: end its PID namespace.
+            stop_process(leader[0], leader[1], grace=0.5)
+            removed.append(f"lab init pid {leader[0]}")
+        for svc in ("dnsmasq", "http"):
+            if svc in pids and stop_process(*pids[svc], grace=2):
+                removed.append(f"{svc} pid {pids[svc][0]}")
+        if state.root.is_mount():
+            run(["umount", str(state.root)], check=False)
+            if state.root.is_mount():
+                run(["umount", "-l", str(state.root)], check=False)
+            removed.append(f"mount {state.root}")
+        if "slot" in state.data:
+            removed += network.destroy(state.net)
+        for cg in reversed(state.data.get("cgroups", [])):
+            if _remove_cgroup(Path(cg)):
+                removed.append(f"cgroup {cg}")
+        if state.root.is_mount():
+            raise FwlabError(f"{state.root} is still mounted; not deleting {state.dir}")
+        if state.dir.exists():
+            shutil.rmtree(state.dir)
+            removed.append(f"state {state.dir}")
+        return removed
+
+    # -- status / list / gc -------------------------------------------------
+    def status(self, name: str) -> Machine:
+        state = LabState(name)
+        if not state.file.exists():
+            return Machine(name=name, provider=self.name, status="absent")
+        nspawn = state.data.get("pids", {}).get("nspawn")
+        alive = bool(nspawn) and is_same_process(*nspawn)
+        status = state.data.get("status", "unknown")
+        if status == "running" and not alive:
+            status = "broken"
+        details = {
+            "ssh": f"{state.net.ssh_addr}:22",
+            "netns": state.net.lab_ns,
+            "cell": json.dumps(state.data.get("cell", {})),
+        }
+        return Machine(
+            name=name,
+            provider=self.name,
+            status=status,
+            ssh=state.endpoint() if status == "running" else None,
+            ssh_config_path=state.ssh_config_path,
+            details=details,
+        )
+
+    def list(self) -> list[Machine]:
+        return [self.status(s.name) for s in self._states()]
+
+    def _states(self) -> list[LabState]:
+        if not paths.labs_dir().exists():
+            return []
+        found = []
+        for lab in sorted(paths.labs_dir().iterdir()):
+            try:
+                state = LabState(lab.name)
+            except (OSError, ValueError):
+                continue
+            if state.data.get("owner") == "fwlab":
+                found.append(state)
+        return found
+
+    def gc(self, progress: Optional[Progress] = None) -> list[str]:
+        """Remove labs whose fwlab process died (state 'creating' or nspawn gone)."""
+        removed: list[str] = []
+        for state in self._states():
+            if self.status(state.name).status != "running":
+                removed += self._destroy(state)
+        return removed
+
+    def memory_peak(self, name: str) -> Optional[int]:
+        """Peak memory of the lab's cgroup (bytes), where the memory controller tells."""
+        for cg in LabState(name).data.get("cgroups", []):
+            peak = Path(cg) / "memory.max_usage_in_bytes"
+            if peak.exists():
+                return int(peak.read_text())
+        return None
+
+
+# -- cgroups -----------------------------------------------------------------
+def _cgroup_mounts() -> dict[str, str]:
+    """Hierarchy id -> mount point, for every cgroup hierarchy this process is in."""
+    mounts: dict[str, str] = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, post = line.split(" - ", 1)
+            fstype, _source, opts = post.split()[:3]
+            point = pre.split()[4]
+            if fstype == "cgroup2":
+                mounts[""] = point
+            elif fstype == "cgroup":
+                names = [o for o in opts.split(",") if o not in ("rw", "ro")]
+                mounts[",".join(sorted(names))] = point
+    return mounts
+
+
+def _make_cgroups(leaf: str) -> list[str]:
+    """A child cgroup in every hierarchy (nspawn insists on sitting in its own)."""
+    mounts = _cgroup_mounts()
+    made = []
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _hid, controllers, path = line.strip().split(":", 2)
+            key = ",".join(sorted(controllers.split(","))) if controllers else ""
+            point = mounts.get(key)
+            if point is None:
+                continue
+            cg = Path(point + path.rstrip("/")) / leaf
+            cg.mkdir(exist_ok=True)
+            if "cpuset" in controllers.split(","):
+                # A new cpuset is empty; joining it fails with ENOSPC until it has CPUs.
+                for knob in ("cpuset.cpus", "cpuset.mems"):
+                    (cg / knob).write_text((cg.parent / knob).read_text())
+            made.append(str(cg))
+    return made
+
+
+def _remove_cgroup(cg: Path) -> bool:
+    if not cg.exists():
+        return False
+    for child in sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        try:
+            child.rmdir()
+        except OSError:
+            pass
+    try:
+        cg.rmdir()
+    except OSError:
+        return cg.exists() is False
+    return True
+
+
+def _leader_pid(nspawn_pid: int) -> Optional[int]:
+    """The container's init: nspawn's child process."""
+    try:
+        children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None

@@ -1,0 +1,102 @@
+"""The base class every provisioning recipe builds on.
+
+A recipe knows how to install a Docker version on one OS family. What it
+means to put firewalld "on", "off" or "stopped-no-restart" is the same
+systemctl dance on every systemd machine, so it lives here once.
+
+Every step first looks, then acts only if the machine differs, and says
+whether it changed anything: that is what makes provisioning idempotent.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, ClassVar, Optional
+
+from fabric import Connection
+from invoke.runners import Result
+
+DOCKER_VERSIONS = ("19.03", "20.10")
+FIREWALLD_STATES = ("on", "off", "stopped-no-restart")
+
+
+class ProvisionError(RuntimeError):
+    """A provisioning command failed; the message carries its output."""
+
+
+class Recipe(ABC):
+    """Install Docker and set firewalld's state on one OS family."""
+
+    #: /etc/os-release IDs (ID or ID_LIKE) this recipe serves.
+    os_ids: ClassVar[tuple[str, ...]] = ()
+    #: /etc/os-release VERSION_ID prefixes this recipe serves (empty: any).
+    version_ids: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, conn: Connection, log: Optional[Callable[[str], None]] = None):
+        self.conn = conn
+        self.log = log or (lambda msg: None)
+
+    # -- running commands -------------------------------------------------
+    def sh(self, cmd: str, check: bool = True, timeout: Optional[int] = 300) -> Result:
+        """Run cmd as root (sudo when we logged in as someone else)."""
+        runner = self.conn.run if self.conn.user == "root" else self.conn.sudo
+        result = runner(cmd, hide=True, warn=True, timeout=timeout, in_stream=False)
+        if check and result.exited != 0:
+            out = (result.stderr or result.stdout).strip().splitlines()[-5:]
+            raise ProvisionError(f"`{cmd}` exited {result.exited}: {' | '.join(out)}")
+        return result
+
+    def ok(self, cmd: str) -> bool:
+        """True when cmd exits 0 (a question, never fails)."""
+        return self.sh(cmd, check=False).exited == 0
+
+    # -- what each OS family must say -------------------------------------
+    @abstractmethod
+    def install_docker(self, version: str) -> bool:
+        """Make `version` the running Docker. Return True if anything changed."""
+
+    def stood_in(self, version: str) -> Optional[str]:
+        """Why this machine can only stand in for `version`, or None if it is real."""
+        return None
+
+    # -- firewalld, the same on every systemd machine ---------------------
+    def firewalld_active(self) -> bool:
+        return self.ok("systemctl is-active --quiet firewalld")
+
+    def restart_docker(self) -> None:
+        self.log("restarting docker")
+        self.sh("systemctl restart docker")
+
+    def apply_firewalld(self, state: str, force_docker_restart: bool = False) -> bool:
+        """Put firewalld in `state`; docker is restarted where the state requires.
+
+        on:                 firewalld running and enabled, docker (re)started after it,
+                            so Docker's rules sit on top of firewalld's.
+        off:                firewalld stopped and disabled, then docker restarted:
+                            what the seed did, and it "fixes" the bug.
+        stopped-no-restart: reach "on", then stop firewalld and leave docker alone:
+                            the trap, firewalld's stop flushes Docker's iptables rules.
+        """
+        if state not in FIREWALLD_STATES:
+            raise ProvisionError(f"unknown firewalld state {state!r}")
+        changed = False
+        active = self.firewalld_active()
+        if state in ("on", "stopped-no-restart"):
+            if not active:
+                self.log("starting firewalld")
+                self.sh("systemctl enable --now firewalld")
+                changed = True
+            if changed or force_docker_restart:
+                self.restart_docker()
+            if state == "stopped-no-restart":
+                self.log("stopping firewalld, docker keeps running")
+                self.sh("systemctl stop firewalld")
+                changed = True
+        else:  # off
+            if active or self.ok("systemctl is-enabled --quiet firewalld"):
+                self.log("stopping and disabling firewalld")
+                self.sh("systemctl disable --now firewalld")
+                changed = True
+            if changed or force_docker_restart:
+                self.restart_docker()
+        return changed

@@ -1,0 +1,94 @@
+"""Small process helpers: run a command, wait for a condition with a deadline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from typing import Callable, Optional
+
+from harness.errors import FwlabError
+
+
+def run(
+    cmd: Sequence[str],
+    check: bool = True,
+    timeout: float = 120,
+    input: Optional[str] = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run cmd, capture text output; raise FwlabError with stderr when it fails."""
+    try:
+        proc = subprocess.run(
+            list(cmd), capture_output=True, text=True, timeout=timeout, input=input
+        )
+    except FileNotFoundError as exc:
+        raise FwlabError(f"{cmd[0]} is not installed (run ./scripts/run setup)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise FwlabError(f"`{' '.join(cmd)}` did not finish within {timeout:.0f} s") from exc
+    if check and proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).strip().splitlines()
+        raise FwlabError(f"`{' '.join(cmd)}` failed: {err[-1] if err else proc.returncode}")
+    return proc
+
+
+def wait_for(
+    what: str,
+    condition: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.1,
+) -> None:
+    """Poll condition until true; raise FwlabError naming `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() >= deadline:
+            raise FwlabError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def proc_start_time(pid: int) -> Optional[int]:
+    """The kernel's start time of pid (clock ticks since boot), or None if gone.
+
+    Stored next to a PID so that we never signal a recycled PID that is not ours.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # a zombie has finished; only its parent can reap it
+        return None
+    return int(fields[19])
+
+
+def is_same_process(pid: int, start_time: Optional[int]) -> bool:
+    return start_time is not None and proc_start_time(pid) == start_time
+
+
+def stop_process(pid: int, start_time: Optional[int], grace: float = 5.0) -> bool:
+    """SIGTERM then SIGKILL one process we started. Returns True if it was running."""
+    if not is_same_process(pid, start_time):
+        return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not is_same_process(pid, start_time):
+                return True
+            _reap(pid)
+            time.sleep(0.05)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
