@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from typing import Optional
 
 import click
 from rich.console import Console
@@ -48,7 +47,7 @@ def image() -> None:
 @image.command("build")
 @click.option("--suite", default=None, help="Debian suite (bullseye, bookworm).")
 @click.option("--force", is_flag=True, help="Rebuild even if the cache is good.")
-def image_build(suite: Optional[str], force: bool) -> None:
+def image_build(suite: str | None, force: bool) -> None:
     """Build (or verify) the base image."""
     from harness.providers.nspawn import image as img
     from harness.providers.nspawn.provider import preflight
@@ -62,7 +61,7 @@ def image_build(suite: Optional[str], force: bool) -> None:
 @cli.command()
 @click.option("--name", default=None, help="Lab name (default: lab-<n>).")
 @provider_option
-def up(name: Optional[str], provider: str) -> None:
+def up(name: str | None, provider: str) -> None:
     """Bring up one lab machine."""
     prov = get_provider(provider)
     name = name or _free_name(prov)

@@ -7,7 +7,7 @@ provider -> provisioning -> checks -> report.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 Outcome = Literal["pass", "blocked"]
 
@@ -58,8 +58,8 @@ class CheckResult:
     observed: Outcome
     detail: str  # the probe's own output / error text, e.g. "No route to host"
     seconds: float
-    expected: Optional[Outcome] = None  # None in --reproduce mode
-    trace: Optional[TraceVerdict] = None
+    expected: Outcome | None = None  # None in --reproduce mode
+    trace: TraceVerdict | None = None
 
     @property
     def matches(self) -> bool:
@@ -86,7 +86,7 @@ class CellResult:
     stood_in: bool = False
     stood_in_reason: str = ""
     checks: list[CheckResult] = field(default_factory=list)
-    trace: Optional[TraceVerdict] = None  # the first blocked check's trace
+    trace: TraceVerdict | None = None  # the first blocked check's trace
     error: str = ""  # infrastructure failure (boot, provision); checks may be empty
     timings: dict[str, float] = field(default_factory=dict)  # up/provision/check/down
     notes: list[str] = field(default_factory=list)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import paramiko
 
@@ -57,7 +57,7 @@ class SshEndpoint:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def parse(cls, text: str, alias: Optional[str] = None) -> SshEndpoint:
+    def parse(cls, text: str, alias: str | None = None) -> SshEndpoint:
         """Read an entry such as `vagrant ssh-config` prints."""
         config = paramiko.SSHConfig.from_text(text)
         hosts = [h for h in config.get_hostnames() if h != "*"]

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
-from typing import Callable, Optional
+from typing import Callable
 
 from harness.errors import FwlabError
 
@@ -16,7 +16,7 @@ def run(
     cmd: Sequence[str],
     check: bool = True,
     timeout: float = 120,
-    input: Optional[str] = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run cmd, capture text output; raise FwlabError with stderr when it fails."""
     try:
@@ -49,7 +49,7 @@ def wait_for(
         time.sleep(interval)
 
 
-def proc_start_time(pid: int) -> Optional[int]:
+def proc_start_time(pid: int) -> int | None:
     """The kernel's start time of pid (clock ticks since boot), or None if gone.
 
     Stored next to a PID so that we never signal a recycled PID that is not ours.
@@ -65,11 +65,11 @@ def proc_start_time(pid: int) -> Optional[int]:
     return int(fields[19])
 
 
-def is_same_process(pid: int, start_time: Optional[int]) -> bool:
+def is_same_process(pid: int, start_time: int | None) -> bool:
     return start_time is not None and proc_start_time(pid) == start_time
 
 
-def stop_process(pid: int, start_time: Optional[int], grace: float = 5.0) -> bool:
+def stop_process(pid: int, start_time: int | None, grace: float = 5.0) -> bool:
     """SIGTERM then SIGKILL one process we started. Returns True if it was running."""
     if not is_same_process(pid, start_time):
         return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from harness.ssh import SshEndpoint
 
@@ -17,8 +17,8 @@ class Machine:
     name: str
     provider: str
     status: str  # running, stopped, broken, absent
-    ssh: Optional[SshEndpoint] = None
-    ssh_config_path: Optional[Path] = None
+    ssh: SshEndpoint | None = None
+    ssh_config_path: Path | None = None
     details: dict[str, str] = field(default_factory=dict)
 
 
@@ -28,11 +28,11 @@ class Provider(ABC):
     name: str = ""
 
     @abstractmethod
-    def up(self, name: str, progress: Optional[Progress] = None) -> Machine:
+    def up(self, name: str, progress: Progress | None = None) -> Machine:
         """Create and boot `name`; return once SSH answers. Cleans up after itself on failure."""
 
     @abstractmethod
-    def down(self, name: str, progress: Optional[Progress] = None) -> list[str]:
+    def down(self, name: str, progress: Progress | None = None) -> list[str]:
         """Destroy `name` and everything it owned; return what was removed."""
 
     @abstractmethod
@@ -51,10 +51,10 @@ class Provider(ABC):
             raise UsageError(f"lab {name!r} is not running")
         return machine.ssh.render()
 
-    def stood_in_reason(self) -> Optional[str]:
+    def stood_in_reason(self) -> str | None:
         """Why this provider's machines are not what the lab describes, if they are not."""
         return None
 
-    def gc(self, progress: Optional[Progress] = None) -> list[str]:
+    def gc(self, progress: Progress | None = None) -> list[str]:
         """Remove leftovers of interrupted runs; return what was removed."""
         return []

@@ -11,7 +11,7 @@ whether it changed anything: that is what makes provisioning idempotent.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, ClassVar, Optional
+from typing import Callable, ClassVar
 
 from fabric import Connection
 from invoke.runners import Result
@@ -32,12 +32,12 @@ class Recipe(ABC):
     #: /etc/os-release VERSION_ID prefixes this recipe serves (empty: any).
     version_ids: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, conn: Connection, log: Optional[Callable[[str], None]] = None):
+    def __init__(self, conn: Connection, log: Callable[[str], None] | None = None):
         self.conn = conn
         self.log = log or (lambda msg: None)
 
     # -- running commands -------------------------------------------------
-    def sh(self, cmd: str, check: bool = True, timeout: Optional[int] = 300) -> Result:
+    def sh(self, cmd: str, check: bool = True, timeout: int | None = 300) -> Result:
         """Run cmd as root (sudo when we logged in as someone else)."""
         runner = self.conn.run if self.conn.user == "root" else self.conn.sudo
         result = runner(cmd, hide=True, warn=True, timeout=timeout, in_stream=False)
@@ -55,7 +55,7 @@ class Recipe(ABC):
     def install_docker(self, version: str) -> bool:
         """Make `version` the running Docker. Return True if anything changed."""
 
-    def stood_in(self, version: str) -> Optional[str]:
+    def stood_in(self, version: str) -> str | None:
         """Why this machine can only stand in for `version`, or None if it is real."""
         return None
 

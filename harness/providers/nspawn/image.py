@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from harness import paths
 from harness.errors import FwlabError, UsageError
@@ -164,8 +164,8 @@ def cache_lock() -> Iterator[None]:
 
 
 def ensure(
-    recipe: Optional[ImageRecipe] = None,
-    progress: Optional[Callable[[str], None]] = None,
+    recipe: ImageRecipe | None = None,
+    progress: Callable[[str], None] | None = None,
     force: bool = False,
 ) -> ImageRecipe:
     """Return a ready image for recipe, building it first if needed."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from harness import paths
 from harness.errors import FwlabError, UsageError
@@ -111,11 +111,11 @@ class NspawnProvider(Provider):
     def __init__(self, suite: str = image.DEFAULT_SUITE):
         self.recipe = image.ImageRecipe(suite=suite)
 
-    def stood_in_reason(self) -> Optional[str]:
+    def stood_in_reason(self) -> str | None:
         return None  # the machine is real; stand-ins are the recipe's business
 
     # -- up -----------------------------------------------------------------
-    def up(self, name: str, progress: Optional[Progress] = None) -> Machine:
+    def up(self, name: str, progress: Progress | None = None) -> Machine:
         say = progress or (lambda _msg: None)
         check_name(name)
         preflight()
@@ -276,7 +276,7 @@ class NspawnProvider(Provider):
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
     # -- down ---------------------------------------------------------------
-    def down(self, name: str, progress: Optional[Progress] = None) -> list[str]:
+    def down(self, name: str, progress: Progress | None = None) -> list[str]:
         check_name(name)
         state = LabState(name)
         if not state.dir.exists():
@@ -358,7 +358,7 @@ class NspawnProvider(Provider):
                 found.append(state)
         return found
 
-    def gc(self, progress: Optional[Progress] = None) -> list[str]:
+    def gc(self, progress: Progress | None = None) -> list[str]:
         """Remove labs whose fwlab process died (state 'creating' or nspawn gone)."""
         removed: list[str] = []
         for state in self._states():
@@ -366,7 +366,7 @@ class NspawnProvider(Provider):
                 removed += self._destroy(state)
         return removed
 
-    def memory_peak(self, name: str) -> Optional[int]:
+    def memory_peak(self, name: str) -> int | None:
         """Peak memory of the lab's cgroup (bytes), where the memory controller tells."""
         for cg in LabState(name).data.get("cgroups", []):
             peak = Path(cg) / "memory.max_usage_in_bytes"
@@ -428,7 +428,7 @@ def _remove_cgroup(cg: Path) -> bool:
     return True
 
 
-def _leader_pid(nspawn_pid: int) -> Optional[int]:
+def _leader_pid(nspawn_pid: int) -> int | None:
     """The container's init: nspawn's child process."""
     try:
         children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children").read_text().split()
