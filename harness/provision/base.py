@@ -10,6 +10,7 @@ whether it changed anything: that is what makes provisioning idempotent.
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 from typing import Callable, ClassVar
 
@@ -37,10 +38,17 @@ class Recipe(ABC):
         self.log = log or (lambda msg: None)
 
     # -- running commands -------------------------------------------------
-    def sh(self, cmd: str, check: bool = True, timeout: int | None = 300) -> Result:
-        """Run cmd as root (sudo when we logged in as someone else)."""
+    def sh(
+        self, cmd: str, check: bool = True, timeout: int | None = 300, stdin: str | None = None
+    ) -> Result:
+        """Run one simple command as root (sudo when we logged in as someone else).
+
+        sudo elevates only the first command of a shell line, so recipes send
+        single commands (no pipes, `&&` or redirections); `stdin` feeds it input.
+        """
         runner = self.conn.run if self.conn.user == "root" else self.conn.sudo
-        result = runner(cmd, hide=True, warn=True, timeout=timeout, in_stream=False)
+        in_stream = io.StringIO(stdin) if stdin is not None else False
+        result = runner(cmd, hide=True, warn=True, timeout=timeout, in_stream=in_stream)
         if check and result.exited != 0:
             out = (result.stderr or result.stdout).strip().splitlines()[-5:]
             raise ProvisionError(f"`{cmd}` exited {result.exited}: {' | '.join(out)}")
@@ -49,6 +57,9 @@ class Recipe(ABC):
     def ok(self, cmd: str) -> bool:
         """True when cmd exits 0 (a question, never fails)."""
         return self.sh(cmd, check=False).exited == 0
+
+    def write_file(self, path: str, content: str) -> None:
+        self.sh(f"install -D -m 0644 /dev/stdin {path}", stdin=content)
 
     # -- what each OS family must say -------------------------------------
     @abstractmethod

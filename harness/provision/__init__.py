@@ -1,0 +1,118 @@
+"""Provisioning over SSH with Fabric: pick the recipe by /etc/os-release, set the
+cell's Docker version and firewalld state, import the probe image.
+
+`provision()` is idempotent: a machine already in the requested cell is only
+looked at, and the report says nothing changed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from harness.provision import probe_image
+from harness.provision.base import (
+    DOCKER_VERSIONS,
+    FIREWALLD_STATES,
+    ProvisionError,
+    Recipe,
+)
+from harness.provision.centos8 import CentOS8Recipe
+from harness.provision.debian import DebianRecipe
+
+RECIPES: tuple[type[Recipe], ...] = (DebianRecipe, CentOS8Recipe)
+MARKER = "/etc/fwlab/cell.json"
+
+
+@dataclass
+class ProvisionReport:
+    os: str
+    recipe: str
+    changed: bool
+    stood_in_reason: str | None
+    probe_image: str
+    steps: list[str] = field(default_factory=list)
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    fields = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            fields[key] = value.strip().strip('"')
+    return fields
+
+
+def pick_recipe(os_release: dict[str, str]) -> type[Recipe]:
+    ids = [os_release.get("ID", "")] + os_release.get("ID_LIKE", "").split()
+    version = os_release.get("VERSION_ID", "")
+    for recipe in RECIPES:
+        if any(i in recipe.os_ids for i in ids) and (
+            not recipe.version_ids or any(version.startswith(v) for v in recipe.version_ids)
+        ):
+            return recipe
+    name = os_release.get("PRETTY_NAME", os_release.get("ID", "unknown"))
+    raise ProvisionError(f"no provisioning recipe for {name}")
+
+
+def provision(
+    conn: Any, docker: str, firewalld: str, log: Callable[[str], None] | None = None
+) -> ProvisionReport:
+    if docker not in DOCKER_VERSIONS:
+        raise ProvisionError(f"unknown docker version {docker!r} ({', '.join(DOCKER_VERSIONS)})")
+    if firewalld not in FIREWALLD_STATES:
+        raise ProvisionError(f"unknown firewalld state {firewalld!r} ({', '.join(FIREWALLD_STATES)})")
+    steps: list[str] = []
+
+    def note(msg: str) -> None:
+        steps.append(msg)
+        if log:
+            log(msg)
+
+    os_release = parse_os_release(conn.run("cat /etc/os-release", hide=True).stdout)
+    recipe = pick_recipe(os_release)(conn, note)
+    wanted = {"docker": docker, "firewalld": firewalld}
+    marker = recipe.sh(f"cat {MARKER}", check=False)
+    current = json.loads(marker.stdout) if marker.exited == 0 else {}
+
+    changed = recipe.install_docker(docker)
+    if current.get("firewalld") != firewalld or changed or not _firewalld_settled(recipe, firewalld):
+        changed |= recipe.apply_firewalld(firewalld, force_docker_restart=changed)
+    tag, imported = ensure_probe_image(recipe)
+    changed |= imported
+    if current != wanted:
+        recipe.write_file(MARKER, json.dumps(wanted) + "\n")
+        changed = True
+    if not changed:
+        note("already provisioned: nothing changed")
+    return ProvisionReport(
+        os=os_release.get("PRETTY_NAME", ""),
+        recipe=type(recipe).__name__,
+        changed=changed,
+        stood_in_reason=recipe.stood_in(docker),
+        probe_image=tag,
+        steps=steps,
+    )
+
+
+def _firewalld_settled(recipe: Recipe, state: str) -> bool:
+    return recipe.firewalld_active() == (state == "on")
+
+
+def ensure_probe_image(recipe: Recipe) -> tuple[str, bool]:
+    data = probe_image.build()
+    tag = probe_image.tag_for(data)
+    if recipe.ok(f"docker image inspect {shlex.quote(tag)}"):
+        return tag, False
+    recipe.log(f"importing probe image {tag}")
+    remote = "/tmp/fwlab-probe.tar"
+    recipe.conn.put(io.BytesIO(data), remote)
+    recipe.sh(f"docker import {remote} {tag}")
+    recipe.sh(f"rm -f {remote}")
+    return tag, True
+
+
+__all__ = ["ProvisionError", "ProvisionReport", "pick_recipe", "provision", "RECIPES"]
