@@ -9,8 +9,10 @@ import sys
 import click
 from rich.console import Console
 
-from harness.errors import FwlabError
-from harness.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
+from harness.errors import FwlabError, UsageError
+from harness.models import Cell
+from harness.providers import DEFAULT_PROVIDER, PROVIDERS, Machine, get_provider
+from harness.provision.base import DOCKER_VERSIONS, FIREWALLD_STATES
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -58,15 +60,232 @@ def image_build(suite: str | None, force: bool) -> None:
     out.print(f"image ready: {recipe.folder}")
 
 
+docker_option = click.option(
+    "--docker", type=click.Choice(DOCKER_VERSIONS), default=None, help="Docker version."
+)
+firewalld_option = click.option(
+    "--firewalld", type=click.Choice(FIREWALLD_STATES), default=None, help="firewalld state."
+)
+
+
 @cli.command()
 @click.option("--name", default=None, help="Lab name (default: lab-<n>).")
+@docker_option
+@firewalld_option
 @provider_option
-def up(name: str | None, provider: str) -> None:
-    """Bring up one lab machine."""
+def up(name: str | None, docker: str | None, firewalld: str | None, provider: str) -> None:
+    """Bring up one lab machine (and provision it when --docker/--firewalld are given)."""
     prov = get_provider(provider)
     name = name or _free_name(prov)
     machine = prov.up(name, progress=say)
     out.print(f"lab [bold]{machine.name}[/bold] is up: fwlab ssh {machine.name}")
+    if docker or firewalld:
+        _provision(machine, docker or "20.10", firewalld or "on")
+
+
+@cli.command("provision")
+@click.argument("name")
+@click.option("--docker", type=click.Choice(DOCKER_VERSIONS), default="20.10", show_default=True)
+@click.option("--firewalld", type=click.Choice(FIREWALLD_STATES), default="on", show_default=True)
+@provider_option
+def provision_cmd(name: str, docker: str, firewalld: str, provider: str) -> None:
+    """Provision a running lab: Docker version and firewalld state (idempotent)."""
+    _provision(_running(provider, name), docker, firewalld)
+
+
+def _running(provider: str, name: str) -> Machine:
+    machine = get_provider(provider).status(name)
+    if machine.ssh is None or machine.ssh_config_path is None:
+        raise FwlabError(f"lab {name!r} is not running (fwlab ls)")
+    return machine
+
+
+def _provision(machine: Machine, docker: str, firewalld: str) -> None:
+    from harness.provision import provision
+
+    assert machine.ssh is not None and machine.ssh_config_path is not None
+    conn = machine.ssh.fabric(machine.ssh_config_path)
+    try:
+        report = provision(conn, docker, firewalld, log=say)
+    finally:
+        conn.close()
+    state = "provisioned" if report.changed else "already provisioned, nothing changed"
+    out.print(f"{machine.name}: docker={docker} firewalld={firewalld}: {state}")
+    if report.stood_in_reason:
+        out.print(f"[yellow]STOOD IN:[/yellow] {report.stood_in_reason}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--lab", "lab_name", default="docker-firewalld", show_default=True)
+@click.option("--only", default="", help="Comma-separated checks (default: the lab's).")
+@click.option("--no-trace", is_flag=True, help="Don't trace blocked checks.")
+@click.option("--reproduce", is_flag=True, help="Report what happens without judging it.")
+@provider_option
+def check(
+    name: str, lab_name: str, only: str, no_trace: bool, reproduce: bool, provider: str
+) -> None:
+    """Run the checks on a running lab; compare with the lab's expectations for its cell."""
+    from harness import labs
+    from harness.checks.runner import run_checks
+    from harness.models import CellResult, MatrixResult
+    from harness.report import render_table
+
+    machine = _running(provider, name)
+    assert machine.ssh is not None and machine.ssh_config_path is not None
+    lab = labs.load(lab_name)
+    cell = _cell_of(machine)
+    spec = lab.cell(cell)
+    checks = [c for c in only.split(",") if c] or lab.checks
+    results = run_checks(
+        machine.ssh_config_path, machine.ssh.alias, checks,
+        None if reproduce else spec.expected, trace=not no_trace,
+    )  # fmt: skip
+    reason = _stood_in_reason(machine, cell)
+    cell_result = CellResult(
+        cell=cell, provider=provider, stood_in=bool(reason), stood_in_reason=reason or "",
+        checks=results, trace=next((c.trace for c in results if c.trace), None),
+    )  # fmt: skip
+    result = MatrixResult(
+        lab=lab.name, provider=provider, cells=[cell_result], judged=not reproduce
+    )
+    render_table(result, out)
+    sys.exit(0 if result.matches else 1)
+
+
+def _cell_of(machine: Machine) -> Cell:
+    """The cell a machine was provisioned as (its /etc/fwlab/cell.json)."""
+    import json
+
+    from harness.provision import MARKER
+
+    assert machine.ssh is not None and machine.ssh_config_path is not None
+    res = subprocess.run(
+        ["ssh", "-F", str(machine.ssh_config_path), machine.ssh.alias, f"cat {MARKER}"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    if res.returncode != 0:
+        raise FwlabError(
+            f"lab {machine.name} is not provisioned yet (fwlab provision {machine.name})"
+        )
+    return Cell.of(**json.loads(res.stdout))
+
+
+def _stood_in_reason(machine: Machine, cell: Cell) -> str | None:
+    from harness.provision.debian import STOOD_IN_19_03
+
+    is_debian = "debian" in machine.details.get("os", "debian")
+    return STOOD_IN_19_03 if is_debian and cell.get("docker") == "19.03" else None
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Parse a saved capture (xtables-monitor --trace or nft monitor trace).",
+)
+@click.option(
+    "--check",
+    "check_name",
+    default="egress-ip",
+    show_default=True,
+    help="Which probe to trace on a live lab.",
+)
+@provider_option
+def trace(name: str | None, from_file: str | None, check_name: str, provider: str) -> None:
+    """Show a packet's path through the chains and the rule that decided it."""
+    from harness.trace import analyse, render_analysis
+
+    if from_file:
+        analysis = analyse(open(from_file, errors="replace").read())
+        render_analysis(analysis, out)
+        sys.exit(0 if analysis.verdict else 1)
+    if not name:
+        raise UsageError("give a lab NAME, or --from-file FILE")
+    import testinfra
+
+    from harness.checks.probes import CHECKS, probe_image_tag, setup_scaffold, teardown_scaffold
+    from harness.trace.capture import capture
+
+    if check_name not in CHECKS or not CHECKS[check_name].traceable:
+        traceable = [c.name for c in CHECKS.values() if c.traceable]
+        raise UsageError(f"cannot trace {check_name!r} (traceable: {', '.join(traceable)})")
+    machine = _running(provider, name)
+    assert machine.ssh is not None and machine.ssh_config_path is not None
+    host = testinfra.get_host(f"ssh://{machine.ssh.alias}", ssh_config=str(machine.ssh_config_path))
+    scaffold = setup_scaffold(host, probe_image_tag(host))
+    try:
+        chk = CHECKS[check_name]
+        subnet = scaffold.bridge_subnet if chk.network == "bridge" else scaffold.net_subnet
+        cap = capture(host, chk.command(scaffold), subnet)
+    finally:
+        teardown_scaffold(host)
+    for label, analysis in (
+        ("xtables-monitor --trace", cap.xtables),
+        ("nft monitor trace", cap.nft),
+    ):
+        out.rule(label)
+        render_analysis(analysis, out)
+    sys.exit(0 if cap.verdict else 1)
+
+
+@cli.command()
+@click.option(
+    "--lab",
+    "lab_name",
+    default="docker-firewalld",
+    show_default=True,
+    help="Lab name, or a folder / lab.toml path.",
+)
+@provider_option
+@click.option(
+    "--cells",
+    "cell_filters",
+    multiple=True,
+    help="Only these cells, e.g. docker=19.03,firewalld=on (repeatable).",
+)
+@click.option("--parallel", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option("--keep", is_flag=True, help="Leave the lab machines running.")
+@click.option("--reproduce", is_flag=True, help="Report what happens without judging it.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write a JSON report.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write JUnit XML.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML page.")
+def matrix(
+    lab_name: str,
+    provider: str,
+    cell_filters: tuple[str, ...],
+    parallel: int,
+    keep: bool,
+    reproduce: bool,
+    json_path: str | None,
+    junit_path: str | None,
+    html_path: str | None,
+) -> None:
+    """Every cell of a lab: up, provision, check, trace, down. Exit 0 = all as expected."""
+    from harness import labs
+    from harness.matrix import run_matrix
+    from harness.progress import CellProgress
+    from harness.report import render_table, write_html, write_json, write_junit
+
+    lab = labs.load(lab_name)
+    cells = lab.select(list(cell_filters))
+    prov = get_provider(provider)
+    with CellProgress(console, [s.cell.id for s in cells]) as progress:
+        result = run_matrix(prov, lab, cells, parallel, not reproduce, keep, progress.update)
+    render_table(result, out)
+    for path, writer in (
+        (json_path, write_json),
+        (junit_path, write_junit),
+        (html_path, write_html),
+    ):
+        if path:
+            writer(result, path)
+            say(f"wrote {path}")
+    if any(c.error for c in result.cells):
+        sys.exit(2)
+    sys.exit(0 if result.matches else 1)
 
 
 def _free_name(prov) -> str:  # type: ignore[no-untyped-def]
@@ -96,8 +315,9 @@ def ls(provider: str) -> None:
 
     table = Table("name", "provider", "status", "ssh", "cell")
     for m in get_provider(provider).list():
-        table.add_row(m.name, m.provider, m.status, m.details.get("ssh", ""),
-                      m.details.get("cell", ""))
+        table.add_row(
+            m.name, m.provider, m.status, m.details.get("ssh", ""), m.details.get("cell", "")
+        )
     out.print(table)
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from harness.models import CheckResult
-from harness.provision.probe_image import SERVER_PAGE
 from harness.providers.nspawn.services import MARKER as INTERNET_MARKER
+from harness.provision.probe_image import SERVER_PAGE
 
 INTERNET_NAME = "www.bing.com"
 INTERNET_IP = "203.0.113.10"
@@ -134,7 +134,7 @@ def run_check(host: Any, check: Check, scaffold: Scaffold) -> CheckResult:
     passed = cmd.rc == 0 and check.expect_text in cmd.stdout
     if passed:
         detail = f"ok: {check.expect_text!r} received"
-    elif cmd.rc in (124, 137) and not output:
+    elif cmd.rc in (124, 137, 143) and not output:  # killed by `timeout`: no answer at all
         detail = f"timed out after {seconds:.1f} s (no answer, no error)"
     else:
         lines = [ln for ln in output.splitlines() if ln.strip()]

@@ -64,7 +64,9 @@ def provision(
     if docker not in DOCKER_VERSIONS:
         raise ProvisionError(f"unknown docker version {docker!r} ({', '.join(DOCKER_VERSIONS)})")
     if firewalld not in FIREWALLD_STATES:
-        raise ProvisionError(f"unknown firewalld state {firewalld!r} ({', '.join(FIREWALLD_STATES)})")
+        raise ProvisionError(
+            f"unknown firewalld state {firewalld!r} ({', '.join(FIREWALLD_STATES)})"
+        )
     steps: list[str] = []
 
     def note(msg: str) -> None:
@@ -79,7 +81,11 @@ def provision(
     current = json.loads(marker.stdout) if marker.exited == 0 else {}
 
     changed = recipe.install_docker(docker)
-    if current.get("firewalld") != firewalld or changed or not _firewalld_settled(recipe, firewalld):
+    if (
+        current.get("firewalld") != firewalld
+        or changed
+        or not _firewalld_settled(recipe, firewalld)
+    ):
         changed |= recipe.apply_firewalld(firewalld, force_docker_restart=changed)
     tag, imported = ensure_probe_image(recipe)
     changed |= imported

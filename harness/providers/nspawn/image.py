@@ -237,9 +237,7 @@ def _debootstrap(recipe: ImageRecipe, rootfs: Path, say: Callable[[str], None]) 
         proc.wait()
         raise
     if proc.returncode != 0:
-        raise FwlabError(
-            f"debootstrap failed ({proc.returncode}): " + " | ".join(log_tail[-3:])
-        )
+        raise FwlabError(f"debootstrap failed ({proc.returncode}): " + " | ".join(log_tail[-3:]))
 
 
 def customise(rootfs: Path, recipe: ImageRecipe) -> None:

@@ -1,0 +1,83 @@
+"""pytest plugin behind `fwlab check`: options, the testinfra host, the scaffold,
+and a recorder that writes every check's observed result to a JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from harness.checks.probes import (
+    CHECKS,
+    Scaffold,
+    probe_image_tag,
+    setup_scaffold,
+    teardown_scaffold,
+)
+from harness.models import CheckResult
+
+_results: list[CheckResult] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fwlab")
+    group.addoption("--fwlab-ssh-config", help="ssh_config file with the lab's entry")
+    group.addoption("--fwlab-host", help="the Host alias in that file")
+    group.addoption("--fwlab-checks", default="", help="comma-separated check names (all)")
+    group.addoption(
+        "--fwlab-expect", default="", help="JSON {check: pass|blocked}; none: reproduce"
+    )
+    group.addoption("--fwlab-results", help="write observed results (JSON) here")
+    group.addoption("--fwlab-trace", action="store_true", help="trace every blocked check")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "check_name" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--fwlab-checks")
+        names = [n for n in chosen.split(",") if n] or list(CHECKS)
+        metafunc.parametrize("check_name", names)
+
+
+@pytest.fixture(scope="session")
+def lab_host(request: pytest.FixtureRequest) -> Any:
+    import testinfra
+
+    config = request.config.getoption("--fwlab-ssh-config")
+    alias = request.config.getoption("--fwlab-host")
+    if not config or not alias:
+        pytest.exit("fwlab checks need --fwlab-ssh-config and --fwlab-host", returncode=4)
+    return testinfra.get_host(f"ssh://{alias}", ssh_config=config)
+
+
+@pytest.fixture(scope="session")
+def scaffold(lab_host: Any) -> Any:
+    built = setup_scaffold(lab_host, probe_image_tag(lab_host))
+    yield built
+    teardown_scaffold(lab_host)
+
+
+@pytest.fixture(scope="session")
+def expected(request: pytest.FixtureRequest) -> dict[str, str]:
+    path = request.config.getoption("--fwlab-expect")
+    return json.loads(Path(path).read_text()) if path else {}
+
+
+@pytest.fixture(scope="session")
+def trace_enabled(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--fwlab-trace"))
+
+
+@pytest.fixture
+def record() -> Callable[[CheckResult], None]:
+    return _results.append
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("--fwlab-results")
+    if path:
+        Path(path).write_text(json.dumps([r.as_dict() for r in _results], indent=2))
+
+
+__all__ = ["Scaffold"]

@@ -1,0 +1,31 @@
+"""The checks, as pytest tests over testinfra. Run by `fwlab check` / `fwlab matrix`
+(see runner.py), one test per check, against one lab machine."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from harness.checks.probes import CHECKS, Scaffold, run_check
+from harness.models import CheckResult
+from harness.trace.capture import capture
+
+
+def test_check(
+    check_name: str,
+    lab_host: Any,
+    scaffold: Scaffold,
+    expected: dict[str, str],
+    trace_enabled: bool,
+    record: Callable[[CheckResult], None],
+) -> None:
+    check = CHECKS[check_name]
+    result = run_check(lab_host, check, scaffold)
+    result.expected = expected.get(check_name)  # type: ignore[assignment]
+    if result.observed == "blocked" and trace_enabled and check.traceable:
+        subnet = scaffold.net_subnet if check.network != "bridge" else scaffold.bridge_subnet
+        result.trace = capture(lab_host, check.command(scaffold), subnet).verdict
+    record(result)
+    if result.expected is not None:
+        assert result.observed == result.expected, (
+            f"{check_name}: expected {result.expected}, observed {result.observed}: {result.detail}"
+        )
