@@ -17,11 +17,11 @@ from typing import Any, Callable
 
 from harness.models import CheckResult
 from harness.providers.nspawn.services import MARKER as INTERNET_MARKER
-from harness.provision.probe_image import SERVER_PAGE
+from harness.provision.probe_image import PROBE_NETWORK, SERVER_PAGE
 
 INTERNET_NAME = "www.bing.com"
 INTERNET_IP = "203.0.113.10"
-NET = "fwlab-net"
+NET = PROBE_NETWORK
 SERVER = "fwlab-srv"  # on the user-defined network
 BRIDGE_SERVER = "fwlab-srv0"  # on the default bridge
 SERVER_PORT = 8080
@@ -160,10 +160,8 @@ docker network inspect -f '{{{{range .IPAM.Config}}}}{{{{.Subnet}}}}{{{{end}}}}'
 docker network inspect -f '{{{{range .IPAM.Config}}}}{{{{.Subnet}}}}{{{{end}}}}' bridge
 """
 
-TEARDOWN_SCRIPT = (
-    f"docker rm -f {SERVER} {BRIDGE_SERVER} >/dev/null 2>&1; "
-    f"docker network rm {NET} >/dev/null 2>&1; true"
-)
+# The network stays: it belongs to the provisioned machine (see PROBE_NETWORK).
+TEARDOWN_SCRIPT = f"docker rm -f {SERVER} {BRIDGE_SERVER} >/dev/null 2>&1; true"
 
 
 def setup_scaffold(host: Any, image: str) -> Scaffold:

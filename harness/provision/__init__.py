@@ -81,6 +81,9 @@ def provision(
     current = json.loads(marker.stdout) if marker.exited == 0 else {}
 
     changed = recipe.install_docker(docker)
+    if not recipe.ok(f"docker network inspect {probe_image.PROBE_NETWORK}"):
+        recipe.sh(f"docker network create {probe_image.PROBE_NETWORK}")
+        changed = True
     if (
         current.get("firewalld") != firewalld
         or changed

@@ -25,6 +25,10 @@ LIBS = (
 APPLETS = ("sh", "wget", "ping", "httpd", "nc", "sleep", "timeout", "nslookup", "cat",
            "echo", "ip", "hostname", "true", "ls")  # fmt: skip
 SERVER_PAGE = "fwlab-c2c\n"  # what a c2c probe looks for
+#: The user-defined network the checks use. Made at provisioning time, before
+#: firewalld's state is applied: in the stopped-no-restart state Docker can no
+#: longer create networks (its iptables chains are gone), as on the seed's VM.
+PROBE_NETWORK = "fwlab-net"
 FILES = {
     "etc/nsswitch.conf": "hosts: files dns\n",
     "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
