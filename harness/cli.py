@@ -366,7 +366,11 @@ def main() -> None:
         exc.show()
         sys.exit(2)
     except FwlabError as exc:
-        console.print(f"fwlab: error: {exc}", markup=False)
+        # One line, never wrapped: scripts and CI read it.
+        first, *rest = str(exc).splitlines() or [""]
+        click.echo(f"fwlab: error: {first}", err=True)
+        for line in rest:  # e.g. a failed boot's log tail, after the one-line error
+            click.echo(f"  {line}", err=True)
         sys.exit(2)
     except SystemExit:
         raise

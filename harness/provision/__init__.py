@@ -74,7 +74,7 @@ def provision(
         if log:
             log(msg)
 
-    os_release = parse_os_release(conn.run("cat /etc/os-release", hide=True).stdout)
+    os_release = parse_os_release(conn.run("cat /etc/os-release", hide=True, in_stream=False).stdout)
     recipe = pick_recipe(os_release)(conn, note)
     wanted = {"docker": docker, "firewalld": firewalld}
     marker = recipe.sh(f"cat {MARKER}", check=False)

@@ -7,7 +7,7 @@ from typing import Callable
 import pytest
 import testinfra
 
-from harness.checks.probes import probe_image_tag, setup_scaffold, teardown_scaffold, CHECKS
+from harness.checks.probes import CHECKS, probe_image_tag, setup_scaffold, teardown_scaffold
 from harness.checks.runner import run_checks
 from harness.providers.base import Machine
 from harness.provision import provision
@@ -30,6 +30,11 @@ def host_of(machine: Machine):  # type: ignore[no-untyped-def]
     return testinfra.get_host(f"ssh://{machine.ssh.alias}", ssh_config=str(machine.ssh_config_path))
 
 
+def zone_of(host, interface: str) -> str:  # type: ignore[no-untyped-def]
+    res = host.run(f"firewall-cmd --get-zone-of-interface={interface}")
+    return (res.stdout + res.stderr).strip()  # "no zone" comes on stderr
+
+
 def test_provisioning_twice_changes_nothing_the_second_time(
     labs: Callable[[str], Machine], lab_name: str
 ) -> None:
@@ -37,11 +42,10 @@ def test_provisioning_twice_changes_nothing_the_second_time(
     assert provisioned(machine, "19.03", "on") is True
     assert provisioned(machine, "19.03", "on") is False
     host = host_of(machine)
-    zone = host.run("firewall-cmd --get-zone-of-interface=docker0")
-    assert zone.stdout.strip() == "no zone"
+    assert zone_of(host, "docker0") == "no zone"
     # ... and it stays out of every zone across a docker restart.
     host.run("systemctl restart docker")
-    assert host.run("firewall-cmd --get-zone-of-interface=docker0").stdout.strip() == "no zone"
+    assert zone_of(host, "docker0") == "no zone"
 
 
 def test_19_03_stand_in_with_firewalld_on_is_blocked_and_traced_to_filter_forward(
@@ -77,7 +81,7 @@ def test_20_10_with_firewalld_on_is_accepted_in_the_docker_zone(
     machine = labs(lab_name)
     provisioned(machine, "20.10", "on")
     host = host_of(machine)
-    assert host.run("firewall-cmd --get-zone-of-interface=docker0").stdout.strip() == "docker"
+    assert zone_of(host, "docker0") == "docker"
     scaffold = setup_scaffold(host, probe_image_tag(host))
     try:
         check = CHECKS["egress-ip"]

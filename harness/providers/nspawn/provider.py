@@ -170,6 +170,7 @@ class NspawnProvider(Provider):
             f"lowerdir={recipe.rootfs},upperdir={state.dir / 'upper'},workdir={state.dir / 'work'}",
             str(state.root),
         ])  # fmt: skip
+        (state.root / "etc" / "hostname").write_text(f"{state.name}\n")
         self._ssh_keys(state)
         say("booting systemd in the lab")
         self._boot(state)
