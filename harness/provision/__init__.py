@@ -74,7 +74,8 @@ def provision(
         if log:
             log(msg)
 
-    os_release = parse_os_release(conn.run("cat /etc/os-release", hide=True, in_stream=False).stdout)
+    release = conn.run("cat /etc/os-release", hide=True, in_stream=False).stdout
+    os_release = parse_os_release(release)
     recipe = pick_recipe(os_release)(conn, note)
     wanted = {"docker": docker, "firewalld": firewalld}
     marker = recipe.sh(f"cat {MARKER}", check=False)

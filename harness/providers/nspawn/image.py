@@ -79,7 +79,8 @@ ConditionVirtualization=container
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$d" "$d" || true; done'
+ExecStart=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do \
+mount -o remount,bind,rw "$d" "$d" || true; done'
 
 [Install]
 WantedBy=sysinit.target
