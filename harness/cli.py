@@ -128,6 +128,7 @@ def check(
     """Run the checks on a running lab; compare with the lab's expectations for its cell."""
     from harness import labs
     from harness.checks.runner import run_checks
+    from harness.matrix import cell_trace
     from harness.models import CellResult, MatrixResult
     from harness.report import render_table
 
@@ -144,8 +145,9 @@ def check(
     reason = _stood_in_reason(machine, cell)
     cell_result = CellResult(
         cell=cell, provider=provider, stood_in=bool(reason), stood_in_reason=reason or "",
-        checks=results, trace=next((c.trace for c in results if c.trace), None),
+        checks=results,
     )  # fmt: skip
+    cell_result.trace = cell_trace(cell_result)
     result = MatrixResult(
         lab=lab.name, provider=provider, cells=[cell_result], judged=not reproduce
     )

@@ -146,7 +146,11 @@ def load(name_or_path: str = DEFAULT_LAB) -> Lab:
 
 
 def parse(data: dict[str, Any], path: Path) -> Lab:
-    errors = sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(data), key=lambda e: e.path)
+    # A misspelt key shows up as both "unexpected" and "missing": name the typo first.
+    errors = sorted(
+        jsonschema.Draft7Validator(SCHEMA).iter_errors(data),
+        key=lambda e: (e.validator != "additionalProperties", list(e.path)),
+    )
     if errors:
         err = errors[0]
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"

@@ -17,9 +17,10 @@ from typing import Callable
 from harness.checks.runner import run_checks
 from harness.errors import FwlabError
 from harness.labs import CellSpec, Lab
-from harness.models import CellResult, MatrixResult
+from harness.models import CellResult, MatrixResult, TraceVerdict
 from harness.providers import Provider
 from harness.provision import ProvisionError, provision
+from harness.trace.capture import is_final
 
 Update = Callable[[str, str], None]
 
@@ -82,7 +83,7 @@ def run_cell(
         if not judged:
             for check in result.checks:
                 check.expected = None
-        result.trace = next((c.trace for c in result.checks if c.trace), None)
+        result.trace = cell_trace(result)
         lap("check")
     except (FwlabError, ProvisionError) as exc:
         result.error = str(exc)
@@ -96,6 +97,12 @@ def run_cell(
             lap("down")
         say(cid, "error" if result.error else ("match" if result.matches else "MISMATCH"))
     return result
+
+
+def cell_trace(result: CellResult) -> TraceVerdict | None:
+    """The cell's headline trace: the first that ends in a final verdict."""
+    traces = [c.trace for c in result.checks if c.trace is not None]
+    return next((t for t in traces if is_final(t)), traces[0] if traces else None)
 
 
 def run_matrix(

@@ -60,7 +60,14 @@ class SshEndpoint:
     def parse(cls, text: str, alias: str | None = None) -> SshEndpoint:
         """Read an entry such as `vagrant ssh-config` prints."""
         config = paramiko.SSHConfig.from_text(text)
-        hosts = [h for h in config.get_hostnames() if h != "*"]
+        # In file order (paramiko's set has none): the first concrete Host entry.
+        hosts = [
+            name
+            for line in text.splitlines()
+            if line.strip().lower().startswith("host ")
+            for name in line.split()[1:]
+            if not any(ch in name for ch in "*?!")
+        ]
         if not hosts:
             raise FwlabError("ssh_config has no Host entry")
         alias = alias or hosts[0]

@@ -130,7 +130,7 @@ def run_check(host: Any, check: Check, scaffold: Scaffold) -> CheckResult:
     started = time.monotonic()
     cmd = host.run(check.command(scaffold))
     seconds = time.monotonic() - started
-    output = (cmd.stdout + cmd.stderr).strip()
+    output = "\n".join((cmd.stdout, cmd.stderr)).strip()
     passed = cmd.rc == 0 and check.expect_text in cmd.stdout
     if passed:
         detail = f"ok: {check.expect_text!r} received"

@@ -11,6 +11,7 @@ whether it changed anything: that is what makes provisioning idempotent.
 from __future__ import annotations
 
 import io
+import shlex
 from abc import ABC, abstractmethod
 from typing import Callable, ClassVar
 
@@ -23,6 +24,15 @@ FIREWALLD_STATES = ("on", "off", "stopped-no-restart")
 
 class ProvisionError(RuntimeError):
     """A provisioning command failed; the message carries its output."""
+
+
+def write_file_command(path: str, content: str) -> str:
+    """One simple command (so sudo covers all of it) that writes content to path.
+
+    Content goes as an argument, not stdin: invoke feeds stdin a byte per 10 ms.
+    """
+    script = 'mkdir -p "$(dirname "$2")" && printf %s "$1" > "$2"'
+    return f"sh -c {shlex.quote(script)} fwlab {shlex.quote(content)} {shlex.quote(path)}"
 
 
 class Recipe(ABC):
@@ -59,7 +69,7 @@ class Recipe(ABC):
         return self.sh(cmd, check=False).exited == 0
 
     def write_file(self, path: str, content: str) -> None:
-        self.sh(f"install -D -m 0644 /dev/stdin {path}", stdin=content)
+        self.sh(write_file_command(path, content))
 
     # -- what each OS family must say -------------------------------------
     @abstractmethod

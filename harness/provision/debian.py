@@ -11,6 +11,7 @@ behaviour, not the 19.03 binary, and every report says so.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from harness.provision.base import ProvisionError, Recipe
@@ -43,7 +44,7 @@ class DebianRecipe(Recipe):
             raise ProvisionError(f"unknown docker version {version!r} (supported: 19.03, 20.10)")
         changed = self.ensure_docker_package()
         real = self.sh("dpkg-query -W -f='${Version}' docker.io").stdout.strip()
-        if not real.startswith("20.10"):
+        if not re.match(r"^20\.10[.+~-]", real):
             raise ProvisionError(
                 f"this Debian's docker.io is {real}; fwlab's Debian recipe needs 20.10 "
                 "(bullseye or bookworm)"

@@ -32,7 +32,8 @@ cleanup() {{
     kill $XT $NFT 2>/dev/null
     wait $XT $NFT 2>/dev/null
 }}
-trap cleanup EXIT INT TERM HUP
+trap cleanup EXIT
+trap 'exit 129' HUP INT TERM
 timeout {seconds} stdbuf -oL xtables-monitor --trace > {workdir}/xt.txt 2>&1 &
 XT=$!
 timeout {seconds} stdbuf -oL nft monitor trace > {workdir}/nft.txt 2>&1 &
@@ -60,8 +61,14 @@ class Capture:
 
     @property
     def verdict(self) -> TraceVerdict | None:
-        """xtables-monitor's verdict (the seed's tool), else nft's."""
-        return self.xtables.verdict or self.nft.verdict
+        """xtables-monitor's verdict (the seed's tool), else nft's; a final verdict
+        (accept/drop/reject) beats a packet whose events were cut short."""
+        found = [v for v in (self.xtables.verdict, self.nft.verdict) if v is not None]
+        return next((v for v in found if is_final(v)), found[0] if found else None)
+
+
+def is_final(verdict: TraceVerdict) -> bool:
+    return verdict.verdict in ("accept", "drop", "reject")
 
 
 def capture_command(probe: str, subnet: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import ssh
 from harness.errors import FwlabError
 from harness.ssh import SshEndpoint, generate_keypair
 
@@ -151,9 +152,17 @@ def test_write_makes_a_private_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_close_master_without_control_dir_runs_nothing(tmp_path: Path) -> None:
-    path = UNPINNED.write(tmp_path / "ssh_config")
-    UNPINNED.close_master(path)  # no ControlPath: nothing to close, no ssh started
+def test_close_master_runs_nothing_without_a_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_ssh(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"ssh started: {args}")
+
+    monkeypatch.setattr(ssh.subprocess, "run", no_ssh)
+    # No ControlPath: nothing to close.
+    UNPINNED.close_master(UNPINNED.write(tmp_path / "ssh_config"))
+    # A ControlPath, but the config file is gone: nothing to talk to.
+    PINNED.close_master(tmp_path / "absent")
 
 
 # -- keys ---------------------------------------------------------------------------------

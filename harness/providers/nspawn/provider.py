@@ -36,7 +36,7 @@ REQUIRED_TOOLS = ("systemd-nspawn", "debootstrap", "dnsmasq", "nft", "ssh", "ssh
 
 
 def check_name(name: str) -> None:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise UsageError(
             f"bad lab name {name!r}: use 1-32 lowercase letters, digits and '-', "
             "starting with a letter"
