@@ -147,7 +147,7 @@ def test_fresh_debian_gets_the_19_03_stand_in() -> None:
         "systemctl start docker",
         DOCKER_ACTIVE,
     ]
-    # The drop-in's text goes through stdin of the install command, and only there.
+    # The drop-in's text travels as an argument of the write command, never via stdin.
     write = ran.sent.index(WRITE_DROP_IN)
     assert ran.stdin[write].decode() == ""  # the text travels as an argument, not stdin
     assert [s for i, s in enumerate(ran.stdin) if i != write and s] == []
