@@ -12,8 +12,8 @@ import subprocess
 from typing import Callable
 
 import pytest
-from fabric import Config, Connection
-from fabric.testing.base import Command, MockRemote, Session
+from fabric.testing.base import Command
+from test_provision_base import run_scripted as base_run_scripted
 
 from harness.provision.base import DOCKER_VERSIONS, ProvisionError, Recipe
 from harness.provision.centos8 import (
@@ -32,25 +32,7 @@ def run_scripted(
     script: list[Command], action: Callable[[CentOS8Recipe], object], user: str = "root"
 ) -> object:
     """Run action(recipe) against a remote that expects exactly `script`, in order."""
-    if user != "root":
-        script = [Command(SUDO + c.cmd, out=c.out, err=c.err, exit=c.exit) for c in script]
-    expected = [c.cmd for c in script]
-    with MockRemote() as remote:
-        # No script: Session's own placeholder command, which MockRemote does not check.
-        channels = remote.expect_sessions(Session(host="lab", user=user, commands=script or None))
-        conn = Connection("lab", user=user, config=Config(overrides={"load_ssh_configs": False}))
-
-        def sent() -> list[str]:
-            return [c.exec_command.call_args.args[0] for c in channels if c.exec_command.called]
-
-        try:
-            result = action(CentOS8Recipe(conn))
-        except StopIteration:  # MockRemote has no channel left for an unscripted command
-            pytest.fail(f"more commands than scripted; sent so far: {sent()}")
-        assert sent() == expected
-        if not script:
-            channels[0].exec_command.assert_not_called()
-    return result
+    return base_run_scripted(script, action, user, CentOS8Recipe)  # type: ignore[arg-type]
 
 
 def cmd(command: str, exit: int = 0, out: str = "") -> Command:
