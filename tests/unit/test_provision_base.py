@@ -10,13 +10,10 @@ from __future__ import annotations
 from typing import Callable
 
 import pytest
-from fabric import Config, Connection
-from fabric.testing.base import Command, MockRemote, Session
+from fabric.testing.base import Command
+from scripted_remote import run_recipe
 
 from harness.provision.base import ProvisionError, Recipe
-
-#: How Fabric renders Connection.sudo("cmd") with the default sudo config.
-SUDO = "sudo -S -p '[sudo] password: ' "
 
 
 class TinyRecipe(Recipe):
@@ -33,25 +30,7 @@ def run_scripted(
     recipe_cls: type[Recipe] = TinyRecipe,
 ) -> object:
     """Run action(recipe) against a remote that expects exactly `script`, in order."""
-    if user != "root":
-        script = [Command(SUDO + c.cmd, out=c.out, err=c.err, exit=c.exit) for c in script]
-    expected = [c.cmd for c in script]
-    with MockRemote() as remote:
-        # No script: Session's own placeholder command, which MockRemote does not check.
-        channels = remote.expect_sessions(Session(host="lab", user=user, commands=script or None))
-        conn = Connection("lab", user=user, config=Config(overrides={"load_ssh_configs": False}))
-
-        def sent() -> list[str]:
-            return [c.exec_command.call_args.args[0] for c in channels if c.exec_command.called]
-
-        try:
-            result = action(recipe_cls(conn))
-        except StopIteration:  # MockRemote has no channel left for an unscripted command
-            pytest.fail(f"more commands than scripted; sent so far: {sent()}")
-        assert sent() == expected
-        if not script:
-            channels[0].exec_command.assert_not_called()
-    return result
+    return run_recipe(script, recipe_cls, action, user).result
 
 
 def cmd(command: str, exit: int = 0, out: str = "", err: str = "") -> Command:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import pytest
 from fabric.testing.base import Command
-from test_provision_base import run_scripted as base_run_scripted
+from scripted_remote import SUDO, run_recipe
 
 from harness.provision.base import DOCKER_VERSIONS, ProvisionError, Recipe
 from harness.provision.centos8 import (
@@ -24,15 +24,12 @@ from harness.provision.centos8 import (
     pin_specs,
 )
 
-#: How Fabric renders Connection.sudo("cmd") with the default sudo config.
-SUDO = "sudo -S -p '[sudo] password: ' "
-
 
 def run_scripted(
     script: list[Command], action: Callable[[CentOS8Recipe], object], user: str = "root"
 ) -> object:
     """Run action(recipe) against a remote that expects exactly `script`, in order."""
-    return base_run_scripted(script, action, user, CentOS8Recipe)  # type: ignore[arg-type]
+    return run_recipe(script, CentOS8Recipe, action, user).result
 
 
 def cmd(command: str, exit: int = 0, out: str = "") -> Command:

@@ -8,13 +8,11 @@ objects in the order the recipe must send them, and we compare what was executed
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Callable
 
 import pytest
-from fabric import Config, Connection
-from fabric.testing.base import Command, MockRemote, Session
-from invoke.runners import Runner
+from fabric.testing.base import Command
+from scripted_remote import SUDO, Ran, run_recipe
 
 from harness.provision import RECIPES, parse_os_release, pick_recipe
 from harness.provision.base import ProvisionError, Recipe, write_file_command
@@ -27,48 +25,12 @@ from harness.provision.debian import (
     DebianRecipe,
 )
 
-#: How Fabric renders Connection.sudo("cmd") with the default sudo config.
-SUDO = "sudo -S -p '[sudo] password: ' "
-
-
-@pytest.fixture(autouse=True)
-def fast_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Invoke feeds a non-tty in_stream one byte per `input_sleep` (10 ms): the 225-byte
-    drop-in would take 2.3 s per test. The mocked channel needs no pause."""
-    monkeypatch.setattr(Runner, "input_sleep", 0.0)
-
-
-@dataclass
-class Ran:
-    result: object
-    sent: list[str]  # the commands executed, in order
-    stdin: list[bytes]  # what each command was fed
-
 
 def run_scripted(
     script: list[Command], action: Callable[[DebianRecipe], object], user: str = "root"
 ) -> Ran:
     """Run action(recipe) against a remote that expects exactly `script`, in order."""
-    if user != "root":
-        script = [Command(SUDO + c.cmd, out=c.out, err=c.err, exit=c.exit) for c in script]
-    expected = [c.cmd for c in script]
-    with MockRemote() as remote:
-        # No script: Session's own placeholder command, which MockRemote does not check.
-        channels = remote.expect_sessions(Session(host="lab", user=user, commands=script or None))
-        conn = Connection("lab", user=user, config=Config(overrides={"load_ssh_configs": False}))
-
-        def sent() -> list[str]:
-            return [c.exec_command.call_args.args[0] for c in channels if c.exec_command.called]
-
-        try:
-            result = action(DebianRecipe(conn))
-        except StopIteration:  # MockRemote has no channel left for an unscripted command
-            pytest.fail(f"more commands than scripted; sent so far: {sent()}")
-        assert sent() == expected
-        if not script:
-            channels[0].exec_command.assert_not_called()
-        stdin = [c._stdin.getvalue() for c in channels if c.exec_command.called]
-    return Ran(result, sent(), stdin)
+    return run_recipe(script, DebianRecipe, action, user)
 
 
 def cmd(command: str, exit: int = 0, out: str = "", err: str = "") -> Command:
