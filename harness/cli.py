@@ -11,7 +11,7 @@ from rich.console import Console
 
 from harness.errors import FwlabError, UsageError
 from harness.models import Cell
-from harness.providers import DEFAULT_PROVIDER, PROVIDERS, Machine, get_provider
+from harness.providers import DEFAULT_PROVIDER, PROVIDERS, Machine, Provider, get_provider
 from harness.provision.base import DOCKER_VERSIONS, FIREWALLD_STATES
 
 console = Console(stderr=True, highlight=False)
@@ -135,16 +135,15 @@ def check(
     machine = _running(provider, name)
     assert machine.ssh is not None and machine.ssh_config_path is not None
     lab = labs.load(lab_name)
-    cell = _cell_of(machine)
+    cell, reason = _cell_of(machine)
     spec = lab.cell(cell)
     checks = [c for c in only.split(",") if c] or lab.checks
     results = run_checks(
         machine.ssh_config_path, machine.ssh.alias, checks,
         None if reproduce else spec.expected, trace=not no_trace,
     )  # fmt: skip
-    reason = _stood_in_reason(machine, cell)
     cell_result = CellResult(
-        cell=cell, provider=provider, stood_in=bool(reason), stood_in_reason=reason or "",
+        cell=cell, provider=provider, stood_in=bool(reason), stood_in_reason=reason,
         checks=results,
     )  # fmt: skip
     cell_result.trace = cell_trace(cell_result)
@@ -155,8 +154,9 @@ def check(
     sys.exit(0 if result.matches else 1)
 
 
-def _cell_of(machine: Machine) -> Cell:
-    """The cell a machine was provisioned as (its /etc/fwlab/cell.json)."""
+def _cell_of(machine: Machine) -> tuple[Cell, str]:
+    """The cell a machine was provisioned as, and why it is stood in if it is
+    (both recorded by provisioning in the machine's /etc/fwlab/cell.json)."""
     import json
 
     from harness.provision import MARKER
@@ -170,14 +170,8 @@ def _cell_of(machine: Machine) -> Cell:
         raise FwlabError(
             f"lab {machine.name} is not provisioned yet (fwlab provision {machine.name})"
         )
-    return Cell.of(**json.loads(res.stdout))
-
-
-def _stood_in_reason(machine: Machine, cell: Cell) -> str | None:
-    from harness.provision.debian import STOOD_IN_19_03
-
-    is_debian = "debian" in machine.details.get("os", "debian")
-    return STOOD_IN_19_03 if is_debian and cell.get("docker") == "19.03" else None
+    marker = json.loads(res.stdout)
+    return Cell.of(docker=marker["docker"], firewalld=marker["firewalld"]), marker["stood_in"]
 
 
 @cli.command()
@@ -206,7 +200,6 @@ def trace(name: str | None, from_file: str | None, check_name: str, provider: st
         sys.exit(0 if analysis.verdict else 1)
     if not name:
         raise UsageError("give a lab NAME, or --from-file FILE")
-    import testinfra
 
     from harness.checks.probes import CHECKS, probe_image_tag, setup_scaffold, teardown_scaffold
     from harness.trace.capture import capture
@@ -216,12 +209,11 @@ def trace(name: str | None, from_file: str | None, check_name: str, provider: st
         raise UsageError(f"cannot trace {check_name!r} (traceable: {', '.join(traceable)})")
     machine = _running(provider, name)
     assert machine.ssh is not None and machine.ssh_config_path is not None
-    host = testinfra.get_host(f"ssh://{machine.ssh.alias}", ssh_config=str(machine.ssh_config_path))
+    host = machine.ssh.testinfra(machine.ssh_config_path)
     scaffold = setup_scaffold(host, probe_image_tag(host))
     try:
         chk = CHECKS[check_name]
-        subnet = scaffold.bridge_subnet if chk.network == "bridge" else scaffold.net_subnet
-        cap = capture(host, chk.command(scaffold), subnet)
+        cap = capture(host, chk.command(scaffold), scaffold.subnet_of(chk))
     finally:
         teardown_scaffold(host)
     for label, analysis in (
@@ -290,7 +282,7 @@ def matrix(
     sys.exit(0 if result.matches else 1)
 
 
-def _free_name(prov) -> str:  # type: ignore[no-untyped-def]
+def _free_name(prov: Provider) -> str:
     used = {m.name for m in prov.list()}
     n = 1
     while f"lab-{n}" in used:
@@ -315,11 +307,9 @@ def ls(provider: str) -> None:
     """List lab machines."""
     from rich.table import Table
 
-    table = Table("name", "provider", "status", "ssh", "cell")
+    table = Table("name", "provider", "status", "ssh")
     for m in get_provider(provider).list():
-        table.add_row(
-            m.name, m.provider, m.status, m.details.get("ssh", ""), m.details.get("cell", "")
-        )
+        table.add_row(m.name, m.provider, m.status, m.details.get("ssh", ""))
     out.print(table)
 
 

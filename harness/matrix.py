@@ -20,7 +20,6 @@ from harness.labs import CellSpec, Lab
 from harness.models import CellResult, MatrixResult, TraceVerdict
 from harness.providers import Provider
 from harness.provision import ProvisionError, provision
-from harness.trace.capture import is_final
 
 Update = Callable[[str, str], None]
 
@@ -102,7 +101,7 @@ def run_cell(
 def cell_trace(result: CellResult) -> TraceVerdict | None:
     """The cell's headline trace: the first that ends in a final verdict."""
     traces = [c.trace for c in result.checks if c.trace is not None]
-    return next((t for t in traces if is_final(t)), traces[0] if traces else None)
+    return next((t for t in traces if t.is_final), traces[0] if traces else None)
 
 
 def run_matrix(
@@ -114,13 +113,12 @@ def run_matrix(
     keep: bool = False,
     update: Update | None = None,
 ) -> MatrixResult:
-    run_id = secrets.token_hex(3)
-    names = {spec.cell.id: f"m{run_id}-{i}" for i, spec in enumerate(cells)}
+    run_id = secrets.token_hex(3)  # lab names unique across concurrent runs
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         futures = [
-            pool.submit(run_cell, provider, lab, spec, names[spec.cell.id], judged, keep, update)
-            for spec in cells
+            pool.submit(run_cell, provider, lab, spec, f"m{run_id}-{i}", judged, keep, update)
+            for i, spec in enumerate(cells)
         ]
         try:
             results = [f.result() for f in futures]

@@ -41,12 +41,18 @@ class TraceVerdict:
     family: str  # ip, ip6, inet, bridge (nft) / "ip" for xtables-monitor family 2
     table: str
     chain: str
-    verdict: str  # accept, drop, reject, ...
+    verdict: str  # accept, drop, ... as the kernel said it (a reject is reported as drop)
     rule: str = ""  # rule text when the tool printed it, else the handle
     tool: str = ""  # "xtables-monitor" or "nft"
-    path: list[str] = field(default_factory=list)  # "table:chain" hops of the packet
+    path: list[str] = field(default_factory=list)  # "family table chain" hops of the packet
     diagnosis: str = ""
     warnings: list[str] = field(default_factory=list)
+    packet_id: str = ""  # the traced packet this verdict is about
+
+    @property
+    def is_final(self) -> bool:
+        """A verdict that ends the packet's journey (not a capture cut short)."""
+        return self.verdict in ("accept", "drop", "reject")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,7 +92,7 @@ class CellResult:
     stood_in: bool = False
     stood_in_reason: str = ""
     checks: list[CheckResult] = field(default_factory=list)
-    trace: TraceVerdict | None = None  # the first blocked check's trace
+    trace: TraceVerdict | None = None  # headline trace: see matrix.cell_trace
     error: str = ""  # infrastructure failure (boot, provision); checks may be empty
     timings: dict[str, float] = field(default_factory=dict)  # up/provision/check/down
     notes: list[str] = field(default_factory=list)

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from harness.internet import ADDR as INTERNET_IP
+from harness.internet import MARKER as INTERNET_MARKER
+from harness.internet import NAME as INTERNET_NAME
 from harness.models import CheckResult
-from harness.providers.nspawn.services import MARKER as INTERNET_MARKER
 from harness.provision.probe_image import PROBE_NETWORK, SERVER_PAGE
 
-INTERNET_NAME = "www.bing.com"
-INTERNET_IP = "203.0.113.10"
 NET = PROBE_NETWORK
 SERVER = "fwlab-srv"  # on the user-defined network
 BRIDGE_SERVER = "fwlab-srv0"  # on the default bridge
@@ -38,6 +38,10 @@ class Scaffold:
     bridge_server_ip: str  # BRIDGE_SERVER's address on the default bridge
     net_subnet: str
     bridge_subnet: str
+
+    def subnet_of(self, check: Check) -> str:
+        """Where the check's packets come from: what a TRACE rule is narrowed to."""
+        return self.bridge_subnet if check.network == "bridge" else self.net_subnet
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ def test_check(
     result = run_check(lab_host, check, scaffold)
     result.expected = expected.get(check_name)  # type: ignore[assignment]
     if result.observed == "blocked" and trace_enabled and check.traceable:
-        subnet = scaffold.net_subnet if check.network != "bridge" else scaffold.bridge_subnet
-        result.trace = capture(lab_host, check.command(scaffold), subnet).verdict
+        result.trace = capture(lab_host, check.command(scaffold), scaffold.subnet_of(check)).verdict
     record(result)
     if result.expected is not None:
         assert result.observed == result.expected, (

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from harness.errors import UsageError
 from harness.ssh import SshEndpoint
 
 Progress = Callable[[str], None]
@@ -46,8 +47,6 @@ class Provider(ABC):
     def ssh_config(self, name: str) -> str:
         machine = self.status(name)
         if machine.ssh is None:
-            from harness.errors import UsageError
-
             raise UsageError(f"lab {name!r} is not running")
         return machine.ssh.render()
 

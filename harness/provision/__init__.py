@@ -77,7 +77,10 @@ def provision(
     release = conn.run("cat /etc/os-release", hide=True, in_stream=False).stdout
     os_release = parse_os_release(release)
     recipe = pick_recipe(os_release)(conn, note)
-    wanted = {"docker": docker, "firewalld": firewalld}
+    stood_in = recipe.stood_in(docker)
+    # The machine records what it was made into, stand-in reason included, so a later
+    # `fwlab check` needs nothing but the machine itself.
+    wanted = {"docker": docker, "firewalld": firewalld, "stood_in": stood_in or ""}
     marker = recipe.sh(f"cat {MARKER}", check=False)
     current = json.loads(marker.stdout) if marker.exited == 0 else {}
 
@@ -102,7 +105,7 @@ def provision(
         os=os_release.get("PRETTY_NAME", ""),
         recipe=type(recipe).__name__,
         changed=changed,
-        stood_in_reason=recipe.stood_in(docker),
+        stood_in_reason=stood_in,
         probe_image=tag,
         steps=steps,
     )

@@ -64,11 +64,7 @@ class Capture:
         """xtables-monitor's verdict (the seed's tool), else nft's; a final verdict
         (accept/drop/reject) beats a packet whose events were cut short."""
         found = [v for v in (self.xtables.verdict, self.nft.verdict) if v is not None]
-        return next((v for v in found if is_final(v)), found[0] if found else None)
-
-
-def is_final(verdict: TraceVerdict) -> bool:
-    return verdict.verdict in ("accept", "drop", "reject")
+        return next((v for v in found if v.is_final), found[0] if found else None)
 
 
 def capture_command(probe: str, subnet: str) -> str:

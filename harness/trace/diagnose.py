@@ -168,6 +168,7 @@ def decide(trace: Trace, packet_id: str | None = None) -> TraceVerdict | None:
         tool=ev.tool,
         path=packet_path(events),
         warnings=trace_warnings(trace),
+        packet_id=pid,
     )
     verdict.diagnosis = _diagnose(verdict, trace, pid, ev)
     return verdict
@@ -175,25 +176,9 @@ def decide(trace: Trace, packet_id: str | None = None) -> TraceVerdict | None:
 
 def diagnose(verdict: TraceVerdict, trace: Trace) -> str:
     """Plain-English diagnosis of ``verdict`` (as made by :func:`decide` from ``trace``)."""
-    pid = _find_packet(verdict, trace)
+    pid = verdict.packet_id if verdict.packet_id in trace.packets else None
     ev = deciding_event(trace.packets[pid]) if pid is not None else None
     return _diagnose(verdict, trace, pid, ev)
-
-
-def _find_packet(verdict: TraceVerdict, trace: Trace) -> str | None:
-    """TraceVerdict does not carry the packet id: find the packet it was made from."""
-    preferred = choose_packet(trace)
-    candidates = ([preferred] if preferred else []) + list(trace.packets)
-    for pid in candidates:
-        ev = deciding_event(trace.packets[pid])
-        if (
-            ev is not None
-            and (ev.family, ev.table, ev.chain, ev.verdict)
-            == (verdict.family, verdict.table, verdict.chain, verdict.verdict)
-            and (not verdict.path or packet_path(trace.packets[pid]) == verdict.path)
-        ):
-            return pid
-    return None
 
 
 def _zone_of(events: list[TraceEvent], path: list[str]) -> str:

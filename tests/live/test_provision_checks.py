@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Callable
 
 import pytest
-import testinfra
 
 from harness.checks.probes import CHECKS, probe_image_tag, setup_scaffold, teardown_scaffold
 from harness.checks.runner import run_checks
@@ -27,7 +26,8 @@ def provisioned(machine: Machine, docker: str, firewalld: str) -> bool:
 
 def host_of(machine: Machine):  # type: ignore[no-untyped-def]
     assert machine.ssh is not None
-    return testinfra.get_host(f"ssh://{machine.ssh.alias}", ssh_config=str(machine.ssh_config_path))
+    assert machine.ssh_config_path is not None
+    return machine.ssh.testinfra(machine.ssh_config_path)
 
 
 def zone_of(host, interface: str) -> str:  # type: ignore[no-untyped-def]

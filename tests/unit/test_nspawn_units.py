@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from harness import internet
 from harness.errors import FwlabError, UsageError
 from harness.providers.nspawn import image, provider
 from harness.providers.nspawn.image import ESSENTIAL, ImageRecipe, is_ready, problems
 from harness.providers.nspawn.network import (
-    INTERNET_ADDR,
     LAB_ADDR,
     MGMT_RANGE,
     WAN_RULES,
@@ -126,7 +126,7 @@ def test_wan_rules_format_to_nft_text() -> None:
 
 
 def test_internet_address_is_a_documentation_address() -> None:
-    assert ipaddress.ip_address(INTERNET_ADDR) in net("203.0.113.0/24")
+    assert ipaddress.ip_address(internet.ADDR) in net("203.0.113.0/24")
 
 
 # -- image: the cache key -----------------------------------------------------------------

@@ -23,14 +23,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import internet
 from harness.errors import FwlabError
 from harness.util import run
 
 LAB_ADDR = "10.0.2.15"
 GATEWAY = "10.0.2.2"
 RESOLVER = "10.0.2.3"
-INTERNET_ADDR = "203.0.113.10"  # TEST-NET-3, never routed anywhere real
-INTERNET_NAMES = ("www.bing.com", "internet.fwlab.test")
 MGMT_RANGE = os.environ.get("FWLAB_MGMT_RANGE", "100.127.0.0/16")
 
 WAN_RULES = """\
@@ -149,7 +148,7 @@ def create(net: LabNet) -> None:
     lab, wan = net.lab_ns, net.wan_ns
     run(["ip", "-n", lab, "link", "set", "lo", "up"])
     run(["ip", "-n", wan, "link", "set", "lo", "up"])
-    run(["ip", "-n", wan, "addr", "add", f"{INTERNET_ADDR}/32", "dev", "lo"])
+    run(["ip", "-n", wan, "addr", "add", f"{internet.ADDR}/32", "dev", "lo"])
     # The NAT link: lab eth0 <-> wan0.
     run(["ip", "-n", lab, "link", "add", "eth0", "type", "veth", "peer", "name", "wan0",
          "netns", wan])  # fmt: skip

@@ -332,7 +332,6 @@ class NspawnProvider(Provider):
         details = {
             "ssh": f"{state.net.ssh_addr}:22",
             "netns": state.net.lab_ns,
-            "cell": json.dumps(state.data.get("cell", {})),
         }
         return Machine(
             name=name,

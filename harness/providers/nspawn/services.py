@@ -11,25 +11,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.providers.nspawn.network import INTERNET_ADDR, INTERNET_NAMES, RESOLVER, LabNet
+from harness import internet
+from harness.providers.nspawn.network import RESOLVER, LabNet
 from harness.util import proc_start_time, run, wait_for
 
 PAGE = """<!doctype html>
 <html><head><title>fwlab internet</title></head>
-<body><h1>fwlab-internet</h1>
+<body><h1>{marker}</h1>
 <p>This page is served inside a network namespace that fwlab made. It stands in for
 {names}; no packet of the lab ever leaves the machine.</p></body></html>
 """
-
-MARKER = "fwlab-internet"  # what probes look for in the page
 
 
 def start(net: LabNet, state: Path) -> dict[str, list[int]]:
     """Start resolver and web server; return {name: [pid, start_time]}."""
     www = state / "www"
     www.mkdir(exist_ok=True)
-    (www / "index.html").write_text(PAGE.format(names=", ".join(INTERNET_NAMES)))
-    dns_args = [f"--address=/{name}/{INTERNET_ADDR}" for name in INTERNET_NAMES]
+    (www / "index.html").write_text(
+        PAGE.format(marker=internet.MARKER, names=", ".join(internet.NAMES))
+    )
+    dns_args = [f"--address=/{name}/{internet.ADDR}" for name in internet.NAMES]
     commands = {
         "dnsmasq": [
             "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
