@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,6 +14,9 @@ from harness.errors import FwlabError, UsageError
 from harness.models import Cell
 from harness.providers import DEFAULT_PROVIDER, PROVIDERS, Machine, Provider, get_provider
 from harness.provision.base import DOCKER_VERSIONS, FIREWALLD_STATES
+
+if TYPE_CHECKING:
+    from harness.provision.static_docker import StaticDocker
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -68,29 +72,78 @@ firewalld_option = click.option(
 )
 
 
+def tarball_options(func):  # type: ignore[no-untyped-def]
+    func = click.option(
+        "--docker-sha256", "tarball_sha256", default=None, help="sha256 of --docker-tarball."
+    )(func)
+    return click.option(
+        "--docker-tarball",
+        "tarball",
+        default=None,
+        metavar="PATH|URL",
+        help="Real binaries: Docker's static tarball (needs --docker-sha256).",
+    )(func)
+
+
+def _fetch_tarball(tarball: str | None, sha256: str | None) -> StaticDocker | None:
+    """Read and verify the tarball before any machine is touched (bad input: no state)."""
+    if tarball is None:
+        if sha256:
+            raise UsageError("--docker-sha256 goes with --docker-tarball")
+        return None
+    if not sha256:
+        raise UsageError("--docker-tarball needs --docker-sha256")
+    from harness.provision.static_docker import fetch
+
+    return fetch(tarball, sha256)
+
+
 @cli.command()
 @click.option("--name", default=None, help="Lab name (default: lab-<n>).")
 @docker_option
 @firewalld_option
+@tarball_options
 @provider_option
-def up(name: str | None, docker: str | None, firewalld: str | None, provider: str) -> None:
+def up(
+    name: str | None,
+    docker: str | None,
+    firewalld: str | None,
+    tarball: str | None,
+    tarball_sha256: str | None,
+    provider: str,
+) -> None:
     """Bring up one lab machine (and provision it when --docker/--firewalld are given)."""
+    static = _fetch_tarball(tarball, tarball_sha256)
     prov = get_provider(provider)
     name = name or _free_name(prov)
     machine = prov.up(name, progress=say)
     out.print(f"lab [bold]{machine.name}[/bold] is up: fwlab ssh {machine.name}")
-    if docker or firewalld:
-        _provision(machine, docker or "20.10", firewalld or "on")
+    if docker or firewalld or static:
+        try:
+            _provision(machine, docker or "20.10", firewalld or "on", static)
+        except BaseException:
+            say(f"provisioning failed: taking {name} down")
+            prov.down(name)
+            raise
 
 
 @cli.command("provision")
 @click.argument("name")
 @click.option("--docker", type=click.Choice(DOCKER_VERSIONS), default="20.10", show_default=True)
 @click.option("--firewalld", type=click.Choice(FIREWALLD_STATES), default="on", show_default=True)
+@tarball_options
 @provider_option
-def provision_cmd(name: str, docker: str, firewalld: str, provider: str) -> None:
+def provision_cmd(
+    name: str,
+    docker: str,
+    firewalld: str,
+    tarball: str | None,
+    tarball_sha256: str | None,
+    provider: str,
+) -> None:
     """Provision a running lab: Docker version and firewalld state (idempotent)."""
-    _provision(_running(provider, name), docker, firewalld)
+    static = _fetch_tarball(tarball, tarball_sha256)
+    _provision(_running(provider, name), docker, firewalld, static)
 
 
 def _running(provider: str, name: str) -> Machine:
@@ -100,13 +153,15 @@ def _running(provider: str, name: str) -> Machine:
     return machine
 
 
-def _provision(machine: Machine, docker: str, firewalld: str) -> None:
+def _provision(
+    machine: Machine, docker: str, firewalld: str, tarball: StaticDocker | None = None
+) -> None:
     from harness.provision import provision
 
     assert machine.ssh is not None and machine.ssh_config_path is not None
     conn = machine.ssh.fabric(machine.ssh_config_path)
     try:
-        report = provision(conn, docker, firewalld, log=say)
+        report = provision(conn, docker, firewalld, log=say, tarball=tarball)
     finally:
         conn.close()
     state = "provisioned" if report.changed else "already provisioned, nothing changed"

@@ -19,7 +19,7 @@ from harness.errors import FwlabError
 from harness.labs import CellSpec, Lab
 from harness.models import CellResult, MatrixResult, TraceVerdict
 from harness.providers import Provider
-from harness.provision import ProvisionError, provision
+from harness.provision import provision
 
 Update = Callable[[str, str], None]
 
@@ -84,7 +84,7 @@ def run_cell(
                 check.expected = None
         result.trace = cell_trace(result)
         lap("check")
-    except (FwlabError, ProvisionError) as exc:
+    except FwlabError as exc:  # provisioning errors included
         result.error = str(exc)
     finally:
         if not keep:

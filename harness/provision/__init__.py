@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from harness.provision import probe_image
+from harness.provision import probe_image, static_docker
 from harness.provision.base import (
     DOCKER_VERSIONS,
     FIREWALLD_STATES,
@@ -22,6 +22,7 @@ from harness.provision.base import (
 )
 from harness.provision.centos8 import CentOS8Recipe
 from harness.provision.debian import DebianRecipe
+from harness.provision.static_docker import StaticDocker
 
 RECIPES: tuple[type[Recipe], ...] = (DebianRecipe, CentOS8Recipe)
 MARKER = "/etc/fwlab/cell.json"
@@ -59,8 +60,13 @@ def pick_recipe(os_release: dict[str, str]) -> type[Recipe]:
 
 
 def provision(
-    conn: Any, docker: str, firewalld: str, log: Callable[[str], None] | None = None
+    conn: Any,
+    docker: str,
+    firewalld: str,
+    log: Callable[[str], None] | None = None,
+    tarball: StaticDocker | None = None,
 ) -> ProvisionReport:
+    """Make the machine the cell docker x firewalld; `tarball`: real static binaries."""
     if docker not in DOCKER_VERSIONS:
         raise ProvisionError(f"unknown docker version {docker!r} ({', '.join(DOCKER_VERSIONS)})")
     if firewalld not in FIREWALLD_STATES:
@@ -77,14 +83,23 @@ def provision(
     release = conn.run("cat /etc/os-release", hide=True, in_stream=False).stdout
     os_release = parse_os_release(release)
     recipe = pick_recipe(os_release)(conn, note)
-    stood_in = recipe.stood_in(docker)
+    stood_in = None if tarball else recipe.stood_in(docker)
     # The machine records what it was made into, stand-in reason included, so a later
     # `fwlab check` needs nothing but the machine itself.
-    wanted = {"docker": docker, "firewalld": firewalld, "stood_in": stood_in or ""}
+    wanted = {
+        "docker": docker,
+        "firewalld": firewalld,
+        "stood_in": stood_in or "",
+        "tarball_sha256": tarball.sha256 if tarball else "",
+    }
     marker = recipe.sh(f"cat {MARKER}", check=False)
     current = json.loads(marker.stdout) if marker.exited == 0 else {}
 
-    changed = recipe.install_docker(docker)
+    if tarball:
+        changed = static_docker.install(recipe, tarball, docker)
+    else:
+        changed = static_docker.remove(recipe)
+        changed |= recipe.install_docker(docker)
     if not recipe.ok(f"docker network inspect {probe_image.PROBE_NETWORK}"):
         recipe.sh(f"docker network create {probe_image.PROBE_NETWORK}")
         changed = True

@@ -18,11 +18,13 @@ from typing import Callable, ClassVar
 from fabric import Connection
 from invoke.runners import Result
 
+from harness.errors import FwlabError
+
 DOCKER_VERSIONS = ("19.03", "20.10")
 FIREWALLD_STATES = ("on", "off", "stopped-no-restart")
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(FwlabError):
     """A provisioning command failed; the message carries its output."""
 
 
