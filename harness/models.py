@@ -51,8 +51,10 @@ class TraceVerdict:
 
     @property
     def is_final(self) -> bool:
-        """A verdict that ends the packet's journey (not a capture cut short)."""
-        return self.verdict in ("accept", "drop", "reject")
+        """A verdict that settles the packet's fate: a drop, or an accept by a filter-stage
+        chain. Anything else (e.g. a nat accept) means the capture was cut short."""
+        filter_stage = self.table == "filter" or self.chain.startswith("filter_")
+        return self.verdict in ("drop", "reject") or (self.verdict == "accept" and filter_stage)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,7 +25,7 @@ NET = PROBE_NETWORK
 SERVER = "fwlab-srv"  # on the user-defined network
 BRIDGE_SERVER = "fwlab-srv0"  # on the default bridge
 SERVER_PORT = 8080
-PROBE_TIMEOUT = 5  # seconds, inside the container
+PROBE_TIMEOUT = 3  # seconds, inside the container: every peer is on this machine
 HARD_TIMEOUT = 9  # seconds, around `docker run` itself
 
 

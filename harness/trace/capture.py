@@ -40,12 +40,23 @@ timeout {seconds} stdbuf -oL nft monitor trace > {workdir}/nft.txt 2>&1 &
 NFT=$!
 iptables -t raw -I PREROUTING 1 $tcp
 iptables -t raw -I PREROUTING 1 $dns
-# The monitors subscribe within milliseconds and a probe takes longer than that
-# to start its container; still, probe a second time if no verdict showed.
+# A silently dropped probe would run until its own timeout; once both monitors
+# have printed a drop there is nothing more to learn, so stop it then (bounded:
+# at most the probe's own timeout). The monitors subscribe within milliseconds,
+# long before a container starts; still, probe once more if nothing was traced.
 for attempt in 1 2; do
-    {probe} >/dev/null 2>&1
-    if grep -qE 'TRACE: .*:(rule|policy):.*(DROP|ACCEPT)|verdict (drop|accept)' \\
-        {workdir}/xt.txt {workdir}/nft.txt; then
+    {probe} >/dev/null 2>&1 &
+    PROBE=$!
+    while kill -0 $PROBE 2>/dev/null; do
+        if grep -qE '{dropped_xt}' {workdir}/xt.txt && grep -qE '{dropped_nft}' {workdir}/nft.txt
+        then
+            kill $PROBE 2>/dev/null
+            break
+        fi
+        sleep 0.1
+    done
+    wait $PROBE 2>/dev/null
+    if grep -qE '{decided}' {workdir}/xt.txt {workdir}/nft.txt; then
         break
     fi
 done
@@ -61,14 +72,23 @@ class Capture:
 
     @property
     def verdict(self) -> TraceVerdict | None:
-        """xtables-monitor's verdict (the seed's tool), else nft's; a final verdict
-        (accept/drop/reject) beats a packet whose events were cut short."""
+        """The most telling verdict: a final one from a complete capture first, and
+        xtables-monitor's (the seed's tool) before nft's when both are as good."""
         found = [v for v in (self.xtables.verdict, self.nft.verdict) if v is not None]
-        return next((v for v in found if v.is_final), found[0] if found else None)
+        found.sort(key=lambda v: (not v.is_final, bool(v.warnings)))  # stable: xt first
+        return found[0] if found else None
 
 
 def capture_command(probe: str, subnet: str) -> str:
-    script = SCRIPT.format(subnet=subnet, workdir=WORKDIR, seconds=MONITOR_SECONDS, probe=probe)
+    script = SCRIPT.format(
+        subnet=subnet,
+        workdir=WORKDIR,
+        seconds=MONITOR_SECONDS,
+        probe=probe,
+        dropped_xt=r"TRACE: .*:(rule|policy):[^ ]*:?DROP",
+        dropped_nft=r"\(verdict drop\)|policy drop",
+        decided=r"TRACE: .*:(rule|policy):.*(DROP|ACCEPT)|verdict (drop|accept)",
+    )
     return f"sh -c {shlex.quote(script)}"
 
 

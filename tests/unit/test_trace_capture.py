@@ -80,14 +80,14 @@ def test_monitors_and_probe() -> None:
         script
     )
     assert f"timeout {MONITOR_SECONDS} stdbuf -oL nft monitor trace > {WORKDIR}/nft.txt" in script
-    assert f"    {PROBE} >/dev/null 2>&1\n" in script
+    assert f"    {PROBE} >/dev/null 2>&1 &\n" in script  # in the background: stopped early
     # Monitors listen before the rules go in, the probe runs after.
     assert script.index("xtables-monitor") < script.index("-I PREROUTING") < script.index(PROBE)
 
 
 def test_probe_with_quotes_survives_the_quoting() -> None:
     probe = "docker run --rm img sh -c 'wget -O - \"http://x/\"'"
-    assert f"    {probe} >/dev/null 2>&1\n" in script_of(capture_command(probe, SUBNET))
+    assert f"    {probe} >/dev/null 2>&1 &\n" in script_of(capture_command(probe, SUBNET))
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
@@ -311,3 +311,19 @@ def test_cleanup_command_removes_rules_for_any_subnet(local: LocalHost) -> None:
     assert local.rules() == ["-s 10.0.0.0/8 -j TRACE"]
     assert remaining_trace_rules(local) == 0
     assert local.run(cleanup_command()).rc == 0  # nothing left: still succeeds
+
+
+def test_a_complete_final_verdict_beats_a_cut_short_capture() -> None:
+    from harness.trace.capture import Capture
+    from harness.trace.diagnose import analyse
+
+    broken = (DATA / "xt-broad-enobufs.txt").read_text()
+    good = (DATA / "nft-nozone-egress.txt").read_text()
+    cap = Capture(analyse(broken), analyse(good), broken, good)
+    assert cap.verdict is not None
+    assert (cap.verdict.tool, cap.verdict.chain) == ("nft", "filter_FORWARD")
+    assert cap.verdict.is_final and not cap.verdict.warnings
+    # Both complete and final: xtables-monitor's, the seed's tool, is preferred.
+    xt = (DATA / "xt-nozone-egress.txt").read_text()
+    both = Capture(analyse(xt), analyse(good), xt, good)
+    assert both.verdict is not None and both.verdict.tool == "xtables-monitor"
