@@ -116,15 +116,19 @@ def up(
     static = _fetch_tarball(tarball, tarball_sha256)
     prov = get_provider(provider)
     name = name or _free_name(prov)
-    machine = prov.up(name, progress=say)
+    provisioning = bool(docker or firewalld or static)
+    # Until provisioning is done the lab is this run's alone: if the run is killed,
+    # `fwlab gc` removes the half-made lab.
+    machine = prov.up(name, progress=say, ephemeral=provisioning)
     out.print(f"lab [bold]{machine.name}[/bold] is up: fwlab ssh {machine.name}")
-    if docker or firewalld or static:
+    if provisioning:
         try:
             _provision(machine, docker or "20.10", firewalld or "on", static)
         except BaseException:
-            say(f"provisioning failed: taking {name} down")
+            say(f"provisioning did not finish: taking {name} down")
             prov.down(name)
             raise
+        prov.keep(name)
 
 
 @cli.command("provision")

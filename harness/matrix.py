@@ -54,7 +54,7 @@ def run_cell(
     try:
         _check_cancelled()
         say(cid, f"up ({name})")
-        machine = provider.up(name)
+        machine = provider.up(name, ephemeral=True)
         lap("up")
         assert machine.ssh is not None and machine.ssh_config_path is not None
         _check_cancelled()

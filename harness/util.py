@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Callable
 
 from harness.errors import FwlabError
@@ -31,6 +33,55 @@ def run(
         err = (proc.stderr or proc.stdout).strip().splitlines()
         raise FwlabError(f"`{' '.join(cmd)}` failed: {err[-1] if err else proc.returncode}")
     return proc
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below path, deepest first."""
+    prefix = str(path.resolve())
+    points = []
+    with open("/proc/mounts") as f:
+        for line in f:
+            point = line.split()[1].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                points.append(point)
+    return sorted(points, key=len, reverse=True)
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree that first unmounts whatever is mounted inside (debootstrap mounts /proc
+    and /sys in its target), and refuses if something stays mounted."""
+    for point in mounts_under(path):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    left = mounts_under(path)
+    if left:
+        raise FwlabError(f"{left[0]} is still mounted; not deleting {path}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def processes_using(path: Path) -> list[int]:
+    """PIDs whose root, working directory or command line is inside path."""
+    prefix = str(path.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            places = [os.readlink(entry / "root"), os.readlink(entry / "cwd")]
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(p == prefix or p.startswith(prefix + "/") for p in places) or prefix in args:
+            found.append(int(entry.name))
+    return found
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child is SIGKILLed if we die (even by SIGKILL), so a helper such
+    as debootstrap or a check run never outlives the fwlab process that needs it."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def wait_for(
@@ -85,6 +136,24 @@ def stop_process(pid: int, start_time: int | None, grace: float = 5.0) -> bool:
             _reap(pid)
             time.sleep(0.05)
     return True
+
+
+def kill_all(pids: list[int], timeout: float = 5.0) -> None:
+    """SIGKILL each process (found to be ours by its cgroup or namespace) and wait."""
+    started = {pid: proc_start_time(pid) for pid in pids}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [pid for pid, start in started.items() if is_same_process(pid, start)]
+        if not alive:
+            return
+        for pid in alive:
+            _reap(pid)
+        time.sleep(0.05)
 
 
 def _reap(pid: int) -> None:

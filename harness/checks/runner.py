@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.errors import FwlabError
 from harness.models import CheckResult, TraceVerdict
+from harness.util import die_with_parent
 
 TEST_MODULE = Path(__file__).with_name("test_lab.py")
 # Each check is bounded (< 10 s, traces < 30 s); this only guards against a hung SSH.
@@ -42,7 +43,13 @@ def run_checks(
         if junit is not None:
             cmd.append(f"--junitxml={junit}")
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
+                preexec_fn=die_with_parent,
+            )
         except subprocess.TimeoutExpired as exc:
             raise FwlabError(f"checks on {alias} did not finish in {RUN_TIMEOUT} s") from exc
         # pytest exits 1 when a check differs from its expectation: that is a result.

@@ -29,8 +29,15 @@ class Provider(ABC):
     name: str = ""
 
     @abstractmethod
-    def up(self, name: str, progress: Progress | None = None) -> Machine:
-        """Create and boot `name`; return once SSH answers. Cleans up after itself on failure."""
+    def up(self, name: str, progress: Progress | None = None, ephemeral: bool = False) -> Machine:
+        """Create and boot `name`; return once SSH answers. Cleans up after itself on failure.
+
+        ephemeral: the machine belongs to this process only (a matrix cell); `gc` may
+        remove it once this process is gone."""
+
+    @abstractmethod
+    def keep(self, name: str) -> None:
+        """An ephemeral machine is wanted after all: it now outlives this process."""
 
     @abstractmethod
     def down(self, name: str, progress: Progress | None = None) -> list[str]:

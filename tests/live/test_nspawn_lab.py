@@ -12,7 +12,7 @@ from conftest import host_network_snapshot
 from harness import paths
 from harness.errors import UsageError
 from harness.providers.base import Machine
-from harness.providers.nspawn import network
+from harness.providers.nspawn import inventory, network
 from harness.providers.nspawn.provider import LabState
 
 pytestmark = pytest.mark.live
@@ -27,25 +27,6 @@ def ssh(machine: Machine, command: str, timeout: float = 60) -> subprocess.Compl
         text=True,
         timeout=timeout,
     )
-
-
-def leftovers(name: str) -> dict[str, list[str]]:
-    """Everything of lab `name` the host could still hold."""
-    net_ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    procs = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True).stdout
-    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"**/fwlab-{name}") if p.is_dir()]
-    return {
-        "netns": [ln for ln in net_ns.splitlines() if f"fwlab-{name}" in ln],
-        "mounts": [ln for ln in Path("/proc/mounts").read_text().splitlines() if f"/{name}/" in ln],
-        "processes": [
-            ln for ln in procs.splitlines()
-            if f"fwlab-{name}" in ln and not ln.startswith("Z")  # zombies await init's reaping
-        ],
-        "cgroups": cgroups,
-        "state": [str(paths.lab_dir(name))] if paths.lab_dir(name).exists() else [],
-        "links": [ln for ln in links.splitlines() if "fwlab" in ln and f"fwlab-{name}" in ln],
-    }  # fmt: skip
 
 
 def test_up_gives_a_real_lab_machine_and_down_leaves_nothing(
@@ -85,7 +66,7 @@ def test_up_gives_a_real_lab_machine_and_down_leaves_nothing(
 
     removed = get_provider("nspawn").down(lab_name)
     assert any("netns" in r for r in removed)
-    assert leftovers(lab_name) == {k: [] for k in leftovers(lab_name)}
+    assert inventory.leftovers(lab_name) == {kind: [] for kind in inventory.KINDS}
     assert host_network_snapshot() == before
 
 

@@ -28,6 +28,7 @@ from typing import Callable
 
 from harness import paths
 from harness.errors import FwlabError, UsageError
+from harness.util import die_with_parent, kill_all, processes_using, remove_tree
 
 SUITES = ("bullseye", "bookworm")
 DEFAULT_SUITE = os.environ.get("FWLAB_SUITE", "bullseye")
@@ -180,9 +181,22 @@ def ensure(
             return recipe  # another process built it while we waited
         if recipe.folder.exists():
             say(f"discarding cached image: {'; '.join(found) or 'rebuild requested'}")
-            shutil.rmtree(recipe.folder)
+            remove_tree(recipe.folder)
         build(recipe, say)
     return recipe
+
+
+def remove_stale_builds() -> list[str]:
+    """Staging folders of image builds whose process is gone (killed mid-build)."""
+    removed = []
+    cache = paths.image_cache()
+    for staging in cache.glob("*.building-*") if cache.is_dir() else []:
+        pid = staging.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            kill_all(processes_using(staging))  # e.g. a dpkg debootstrap had started
+            remove_tree(staging)
+            removed.append(f"unfinished image build {staging}")
+    return removed
 
 
 def build(recipe: ImageRecipe, say: Callable[[str], None]) -> None:
@@ -190,7 +204,7 @@ def build(recipe: ImageRecipe, say: Callable[[str], None]) -> None:
         raise FwlabError("debootstrap is not installed (run ./scripts/run setup)")
     staging = recipe.folder.with_name(recipe.folder.name + f".building-{os.getpid()}")
     if staging.exists():
-        shutil.rmtree(staging)
+        remove_tree(staging)
     staging.mkdir(parents=True)
     rootfs = staging / "rootfs"
     started = time.monotonic()
@@ -211,7 +225,8 @@ def build(recipe: ImageRecipe, say: Callable[[str], None]) -> None:
         staging.rename(recipe.folder)
     finally:
         if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+            kill_all(processes_using(staging))
+            remove_tree(staging)
     say(f"image {recipe.folder.name} ready in {time.monotonic() - started:.0f} s")
 
 
@@ -222,7 +237,13 @@ def _debootstrap(recipe: ImageRecipe, rootfs: Path, say: Callable[[str], None]) 
     ]  # fmt: skip
     say(f"debootstrap {recipe.suite} ({len(recipe.packages)} packages)")
     log_tail: list[str] = []
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=die_with_parent,  # a killed build leaves only its staging folder (gc)
+    )
     assert proc.stdout is not None
     try:
         for line in proc.stdout:

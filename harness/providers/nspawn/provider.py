@@ -27,7 +27,14 @@ from harness.providers.base import Machine, Progress, Provider
 from harness.providers.nspawn import image, network, services
 from harness.providers.nspawn.network import LabNet
 from harness.ssh import SshEndpoint, generate_keypair
-from harness.util import is_same_process, proc_start_time, run, stop_process, wait_for
+from harness.util import (
+    is_same_process,
+    kill_all,
+    proc_start_time,
+    run,
+    stop_process,
+    wait_for,
+)
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 BOOT_TIMEOUT = float(os.environ.get("FWLAB_BOOT_TIMEOUT", "90"))
@@ -115,12 +122,14 @@ class NspawnProvider(Provider):
         return None  # the machine is real; stand-ins are the recipe's business
 
     # -- up -----------------------------------------------------------------
-    def up(self, name: str, progress: Progress | None = None) -> Machine:
+    def up(self, name: str, progress: Progress | None = None, ephemeral: bool = False) -> Machine:
+        """ephemeral: the lab lives only as long as the fwlab process that made it
+        (matrix cells); `fwlab gc` removes it once that process is gone."""
         say = progress or (lambda _msg: None)
         check_name(name)
         preflight()
         recipe = image.ensure(self.recipe, say)
-        state = self._claim(name)
+        state = self._claim(name, ephemeral)
         try:
             self._create(state, recipe, say)
         except BaseException as exc:  # Ctrl-C included: leave nothing behind
@@ -132,7 +141,7 @@ class NspawnProvider(Provider):
             raise
         return self.status(name)
 
-    def _claim(self, name: str) -> LabState:
+    def _claim(self, name: str, ephemeral: bool) -> LabState:
         """Reserve the name and a management subnet, atomically across processes."""
         with labs_lock():
             state = LabState(name)
@@ -145,11 +154,14 @@ class NspawnProvider(Provider):
             state.data = {
                 "name": name,
                 "provider": self.name,
-                "owner": "fwlab",
+                "made_by": "fwlab",
                 "slot": slot,
                 "created": time.time(),
                 "image": str(self.recipe.rootfs),
                 "status": "creating",
+                "ephemeral": ephemeral,
+                # The fwlab process making it: while it lives, gc leaves a "creating" lab alone.
+                "owner": [os.getpid(), proc_start_time(os.getpid()) or 0],
                 "pids": {},
                 "cgroups": [],
             }
@@ -194,9 +206,10 @@ class NspawnProvider(Provider):
         state.endpoint().write(state.ssh_config_path)
 
     def _boot(self, state: LabState) -> None:
-        cgroups = _make_cgroups(f"fwlab-{state.name}")
+        cgroups = _cgroup_paths(f"fwlab-{state.name}")
         state.data["cgroups"] = cgroups
-        state.save()
+        state.save()  # recorded before they exist, so an interrupted run can't lose them
+        _make_cgroups(cgroups)
         env = dict(os.environ)
         env.update(
             # /proc/sys writable for the lab's own namespace: dockerd enables forwarding.
@@ -244,9 +257,6 @@ class NspawnProvider(Provider):
             return self._ssh(endpoint, state, "true", timeout=10).returncode == 0
 
         wait_for(f"SSH on lab {state.name}", ssh_answers, BOOT_TIMEOUT, interval=0.3)
-        leader = _leader_pid(pid)
-        state.data["pids"]["leader"] = [leader, proc_start_time(leader) or 0] if leader else None
-        state.save()
         # multi-user: docker and firewalld have had their go at starting.
         res = self._ssh(
             endpoint, state, "timeout 60 systemctl is-system-running --wait", timeout=70
@@ -276,6 +286,11 @@ class NspawnProvider(Provider):
             return ""
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
+    def keep(self, name: str) -> None:
+        state = LabState(name)
+        state.data["ephemeral"] = False
+        state.save()
+
     # -- down ---------------------------------------------------------------
     def down(self, name: str, progress: Progress | None = None) -> list[str]:
         check_name(name)
@@ -290,18 +305,19 @@ class NspawnProvider(Provider):
         if state.ssh_config_path.exists():
             state.endpoint().close_master(state.ssh_config_path)
         pids = state.data.get("pids", {})
-        nspawn, leader = pids.get("nspawn"), pids.get("leader")
+        nspawn = pids.get("nspawn")
         if nspawn and is_same_process(*nspawn):
             # SIGTERM asks nspawn to power the container off cleanly.
             stop_process(nspawn[0], nspawn[1], grace=SHUTDOWN_TIMEOUT)
             removed.append(f"lab machine (nspawn pid {nspawn[0]})")
-        if leader and is_same_process(*leader):
-            # nspawn is gone but the container's init survived: end its PID namespace.
-            stop_process(leader[0], leader[1], grace=0.5)
-            removed.append(f"lab init pid {leader[0]}")
         for svc in ("dnsmasq", "http"):
             if svc in pids and stop_process(*pids[svc], grace=2):
                 removed.append(f"{svc} pid {pids[svc][0]}")
+        # Whatever is still in the lab's cgroups or namespaces is ours too, recorded or
+        # not (a run killed between starting a process and saving its PID).
+        strays = _stray_pids(state)
+        kill_all(strays)  # the lab is going away: no grace for leftovers
+        removed += [f"process {pid}" for pid in strays]
         if state.root.is_mount():
             run(["umount", str(state.root)], check=False)
             if state.root.is_mount():
@@ -354,16 +370,31 @@ class NspawnProvider(Provider):
                 state = LabState(lab.name)
             except (OSError, ValueError):
                 continue
-            if state.data.get("owner") == "fwlab":
+            if state.data.get("made_by") == "fwlab":
                 found.append(state)
         return found
 
     def gc(self, progress: Progress | None = None) -> list[str]:
-        """Remove labs whose fwlab process died (state 'creating' or nspawn gone)."""
+        """Remove what interrupted runs left behind, and only that.
+
+        Ours means listed in a state file under FWLAB_HOME/labs (written before anything
+        is made); a look-alike namespace or cgroup that no state file names is left alone.
+        """
+        say = progress or (lambda _msg: None)
         removed: list[str] = []
         for state in self._states():
-            if self.status(state.name).status != "running":
+            why = _abandoned(state)
+            if why:
+                say(f"lab {state.name}: {why}")
                 removed += self._destroy(state)
+        if paths.labs_dir().is_dir():
+            for folder in paths.labs_dir().iterdir():
+                # Killed between making the folder and writing its state file.
+                if folder.is_dir() and not (folder / "lab.json").exists():
+                    if not (folder / "root").is_mount():
+                        shutil.rmtree(folder)
+                        removed.append(f"state {folder}")
+        removed += image.remove_stale_builds()
         return removed
 
     def memory_peak(self, name: str) -> int | None:
@@ -373,6 +404,20 @@ class NspawnProvider(Provider):
             if peak.exists():
                 return int(peak.read_text())
         return None
+
+
+def _abandoned(state: LabState) -> str | None:
+    """Why the lab is a leftover, or None if someone may still be using it."""
+    owner = state.data.get("owner") or [0, None]
+    owner_alive = is_same_process(owner[0], owner[1])
+    nspawn = state.data.get("pids", {}).get("nspawn")
+    if state.data.get("status") != "running" and not owner_alive:
+        return "the fwlab process creating it is gone"
+    if state.data.get("ephemeral") and not owner_alive:
+        return "the fwlab run it belonged to is gone"
+    if state.data.get("status") == "running" and not (nspawn and is_same_process(*nspawn)):
+        return "its machine is no longer running"
+    return None
 
 
 # -- cgroups -----------------------------------------------------------------
@@ -392,25 +437,27 @@ def _cgroup_mounts() -> dict[str, str]:
     return mounts
 
 
-def _make_cgroups(leaf: str) -> list[str]:
+def _cgroup_paths(leaf: str) -> list[str]:
     """A child cgroup in every hierarchy (nspawn insists on sitting in its own)."""
     mounts = _cgroup_mounts()
-    made = []
+    paths = []
     with open("/proc/self/cgroup") as f:
         for line in f:
             _hid, controllers, path = line.strip().split(":", 2)
             key = ",".join(sorted(controllers.split(","))) if controllers else ""
             point = mounts.get(key)
-            if point is None:
-                continue
-            cg = Path(point + path.rstrip("/")) / leaf
-            cg.mkdir(exist_ok=True)
-            if "cpuset" in controllers.split(","):
-                # A new cpuset is empty; joining it fails with ENOSPC until it has CPUs.
-                for knob in ("cpuset.cpus", "cpuset.mems"):
-                    (cg / knob).write_text((cg.parent / knob).read_text())
-            made.append(str(cg))
-    return made
+            if point is not None:
+                paths.append(str(Path(point + path.rstrip("/")) / leaf))
+    return paths
+
+
+def _make_cgroups(paths: list[str]) -> None:
+    for cg in map(Path, paths):
+        cg.mkdir(exist_ok=True)
+        if (cg / "cpuset.cpus").exists() and not (cg / "cpuset.cpus").read_text().strip():
+            # A new cpuset is empty; joining it fails with ENOSPC until it has CPUs.
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                (cg / knob).write_text((cg.parent / knob).read_text())
 
 
 def _remove_cgroup(cg: Path) -> bool:
@@ -428,10 +475,26 @@ def _remove_cgroup(cg: Path) -> bool:
     return True
 
 
-def _leader_pid(nspawn_pid: int) -> int | None:
-    """The container's init: nspawn's child process."""
-    try:
-        children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
+def _stray_pids(state: LabState) -> list[int]:
+    """Processes in the lab's cgroups or in its two network namespaces."""
+    found: set[int] = set()
+    for cg in state.data.get("cgroups", []):
+        for procs in Path(cg).rglob("cgroup.procs") if Path(cg).is_dir() else []:
+            found.update(int(p) for p in procs.read_text().split())
+    inodes = set()
+    if "slot" in state.data:
+        for ns in (state.net.lab_ns, state.net.wan_ns):
+            try:
+                inodes.add(os.stat(f"/run/netns/{ns}").st_ino)
+            except OSError:
+                pass
+    if inodes:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.stat(entry / "ns" / "net").st_ino in inodes:
+                        found.add(int(entry.name))
+                except OSError:
+                    continue
+    found.discard(os.getpid())
+    return sorted(found)
