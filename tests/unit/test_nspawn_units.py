@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 from pathlib import Path
 
@@ -331,3 +332,38 @@ def test_preflight_passes_as_root_with_every_tool(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(provider.os, "geteuid", lambda: 0)
     monkeypatch.setattr(provider.shutil, "which", lambda tool, *a, **k: f"/usr/bin/{tool}")
     preflight()
+
+
+def test_concurrent_ensures_build_the_image_once(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache lock: a second process waits, then finds the image ready."""
+    import threading
+    import time
+
+    builds: list[str] = []
+
+    def slow_build(recipe: ImageRecipe, say: object) -> None:
+        builds.append(recipe.key)
+        time.sleep(0.3)
+        recipe.folder.mkdir(parents=True)
+        fake_image(recipe)
+
+    monkeypatch.setattr(image, "build", slow_build)
+    recipe = ImageRecipe(suite="bullseye")
+    threads = [threading.Thread(target=image.ensure, args=(recipe,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert builds == [recipe.key] and is_ready(recipe)
+
+
+def test_stale_image_builds_are_removed_only_when_their_process_is_gone(cache: Path) -> None:
+    cache.mkdir(parents=True)
+    dead = cache / "bullseye-x.building-999999999"
+    alive = cache / f"bullseye-x.building-{os.getpid()}"
+    dead.mkdir()
+    alive.mkdir()
+    assert image.remove_stale_builds() == [f"unfinished image build {dead}"]
+    assert not dead.exists() and alive.exists()
