@@ -153,12 +153,7 @@ class CentOS8Recipe(Recipe):
         the removal is then a visible, logged step of its own, and dnf's solver
         is never free to erase whatever else it finds in the way.
         """
-        installed = self.installed_packages(CONFLICTING_PACKAGES)
-        if not installed:
-            return False
-        self.log(f"removing {', '.join(installed)} (conflict with containerd.io)")
-        self.sh(f"dnf -y remove {' '.join(installed)}", timeout=DNF_TIMEOUT)
-        return True
+        return self.remove_installed(CONFLICTING_PACKAGES, "conflict with containerd.io")
 
     def remove_docker_packages(self) -> bool:
         """Remove the installed Docker packages, before installing another version.
@@ -171,10 +166,13 @@ class CentOS8Recipe(Recipe):
         conflicts). Removing docker-ce also stops docker (its %preun scriptlet),
         so the service step below starts the new version. /var/lib/docker stays.
         """
-        installed = self.installed_packages(DOCKER_PACKAGES)
+        return self.remove_installed(DOCKER_PACKAGES, "switching Docker version")
+
+    def remove_installed(self, packages: tuple[str, ...], why: str) -> bool:
+        installed = self.installed_packages(packages)
         if not installed:
             return False
-        self.log(f"removing {', '.join(installed)} (switching Docker version)")
+        self.log(f"removing {', '.join(installed)} ({why})")
         self.sh(f"dnf -y remove {' '.join(installed)}", timeout=DNF_TIMEOUT)
         return True
 
