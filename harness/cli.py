@@ -403,6 +403,160 @@ def gc(provider: str) -> None:
     out.print(f"gc: {len(removed)} item(s) removed")
 
 
+# -- workshops ---------------------------------------------------------------------
+@cli.group("lab")
+def lab_group() -> None:
+    """A guided lab, step by step, with live checkpoints (labs/<lab>/guide.md)."""
+
+
+name_option = click.option(
+    "--name", default=None, help="The lab machine (default: the lab's name, e.g. student-2)."
+)
+
+
+def _workshop_host(lab: str, name: str | None, provider: str):  # type: ignore[no-untyped-def]
+    from harness import workshop
+
+    machine = _running(provider, name or lab)
+    assert machine.ssh is not None and machine.ssh_config_path is not None
+    return workshop.load(lab), machine.ssh.testinfra(machine.ssh_config_path)
+
+
+@lab_group.command("start")
+@click.argument("lab", default="docker-firewalld")
+@click.option("--step", default=1, show_default=True, type=int, help="Start at this step.")
+@name_option
+@provider_option
+def lab_start(lab: str, step: int, name: str | None, provider: str) -> None:
+    """Bring a lab machine to the starting state of a step."""
+    from harness import workshop
+
+    ws = workshop.load(lab)
+    ws.step(step)  # a bad step number fails before anything is made
+    prov = get_provider(provider)
+    name = name or lab
+    machine = prov.up(name, progress=say, ephemeral=True)
+    try:
+        _provision(machine, ws.start["docker"], ws.start["firewalld"])
+        assert machine.ssh is not None and machine.ssh_config_path is not None
+        host = machine.ssh.testinfra(machine.ssh_config_path)
+        for earlier in ws.steps[: step - 1]:
+            say(f"solving step {earlier.number}: {earlier.title}")
+            workshop.solve(host, earlier)
+            workshop.record(host, earlier.number)
+    except BaseException:
+        say(f"could not prepare {name}: taking it down")
+        prov.down(name)
+        raise
+    prov.keep(name)
+    current = ws.step(step)
+    out.print(f"{name} is at step {step}: {current.title}. Guide: {workshop.guide_path(lab)}")
+    out.print(f"  fwlab ssh {name}      fwlab lab check {lab} {step} --name {name}")
+
+
+@lab_group.command("check")
+@click.argument("lab")
+@click.argument("step", type=int)
+@name_option
+@provider_option
+def lab_check(lab: str, step: int, name: str | None, provider: str) -> None:
+    """Has the student done step STEP? Says pass, or exactly what is missing."""
+    from harness import workshop
+
+    ws, host = _workshop_host(lab, name, provider)
+    missing = workshop.check(host, ws.step(step))
+    if not missing:
+        out.print(f"step {step} ({ws.step(step).title}): [green]pass[/green]")
+        sys.exit(0)
+    out.print(f"step {step} ({ws.step(step).title}): [red]not yet[/red]")
+    for item in missing:
+        out.print(f"  - {item}", markup=False)
+    sys.exit(1)
+
+
+@lab_group.command("hint")
+@click.argument("step", type=int)
+@click.option("--lab", default="docker-firewalld", show_default=True)
+def lab_hint(step: int, lab: str) -> None:
+    """A hint for step STEP."""
+    from harness import workshop
+
+    current = workshop.load(lab).step(step)
+    out.print(f"step {step} ({current.title}): {current.hint}", markup=False)
+
+
+@lab_group.command("solve")
+@click.argument("step", type=int)
+@click.option("--lab", default="docker-firewalld", show_default=True)
+@name_option
+@provider_option
+def lab_solve(step: int, lab: str, name: str | None, provider: str) -> None:
+    """For the instructor: apply step STEP's solution, then check it."""
+    from harness import workshop
+
+    ws, host = _workshop_host(lab, name, provider)
+    workshop.solve(host, ws.step(step))
+    missing = workshop.check(host, ws.step(step))
+    if missing:
+        raise FwlabError(f"step {step} solved, but its checkpoint still fails: {missing[0]}")
+    out.print(f"step {step} ({ws.step(step).title}): solved, checkpoint passes")
+
+
+@cli.group("workshop")
+def workshop_group() -> None:
+    """Room mode: one lab per student on this server."""
+
+
+@workshop_group.command("up")
+@click.option("--students", required=True, type=click.IntRange(1, 200))
+@click.option("--lab", default="docker-firewalld", show_default=True)
+@click.option("--parallel", default=2, show_default=True, type=click.IntRange(1, 8))
+@provider_option
+def workshop_up(students: int, lab: str, parallel: int, provider: str) -> None:
+    """Bring up one lab per student; write the roster with each one's credentials."""
+    from harness import room, workshop
+
+    roster = room.up(get_provider(provider), workshop.load(lab), students, say, parallel)
+    out.print(f"roster: {roster}")
+
+
+@workshop_group.command("status")
+def workshop_status() -> None:
+    """Each student's progress: the checkpoints passed."""
+    from rich.table import Table
+
+    from harness import room, workshop
+
+    lab, provider, students = room.load_roster()
+    ws = workshop.load(lab)
+    table = Table("student", "status", "checkpoints passed", "now at")
+    for student in students:
+        machine = get_provider(provider).status(student.name)
+        if machine.ssh is None or machine.ssh_config_path is None:
+            table.add_row(student.name, machine.status, "-", "-")
+            continue
+        done = workshop.progress(machine.ssh.testinfra(machine.ssh_config_path), ws)
+        nxt = next((s for s in ws.steps if s.number not in done), None)
+        table.add_row(
+            student.name,
+            machine.status,
+            f"{len(done)}/{len(ws.steps)} {done}",
+            f"{nxt.number}. {nxt.title}" if nxt else "finished",
+        )
+    out.print(table)
+
+
+@workshop_group.command("down")
+def workshop_down() -> None:
+    """Remove every student's lab and the roster."""
+    from harness import room
+
+    _lab, provider, _students = room.load_roster()
+    for item in room.down(get_provider(provider), say):
+        say(f"removed {item}")
+    out.print("workshop is gone")
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:

@@ -138,23 +138,31 @@ def load(name_or_path: str = DEFAULT_LAB) -> Lab:
         path = LABS_DIR / name_or_path / "lab.toml"
         if not path.is_file():
             raise UsageError(f"unknown lab {name_or_path!r} (known: {', '.join(available())})")
+    return parse(read_toml(path), path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
-    return parse(data, path)
 
 
-def parse(data: dict[str, Any], path: Path) -> Lab:
+def validate(data: dict[str, Any], schema: dict[str, Any], path: Path) -> None:
+    """Raise a one-line UsageError naming the file and the key of the first problem."""
     # A misspelt key shows up as both "unexpected" and "missing": name the typo first.
     errors = sorted(
-        jsonschema.Draft7Validator(SCHEMA).iter_errors(data),
+        jsonschema.Draft7Validator(schema).iter_errors(data),
         key=lambda e: (e.validator != "additionalProperties", list(e.path)),
     )
     if errors:
         err = errors[0]
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         raise UsageError(f"{path}: key {key}: {err.message}")
+
+
+def parse(data: dict[str, Any], path: Path) -> Lab:
+    validate(data, SCHEMA, path)
     for i, name in enumerate(data["checks"]):
         if name not in CHECKS:
             raise UsageError(

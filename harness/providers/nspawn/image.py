@@ -42,7 +42,7 @@ PACKAGES = (
 )  # fmt: skip
 
 #: Bump when customise() changes: it is part of the cache key.
-CUSTOMISATION_VERSION = 3
+CUSTOMISATION_VERSION = 4
 
 #: Files a usable image must have; their sizes are recorded in the manifest.
 ESSENTIAL = (
@@ -280,6 +280,11 @@ def customise(rootfs: Path, recipe: ImageRecipe) -> None:
     link = wants / "fwlab-cgroup-rw.service"
     link.unlink(missing_ok=True)
     link.symlink_to("/etc/systemd/system/fwlab-cgroup-rw.service")
+    # Labs restart docker often (provisioning, then a student or `lab solve`); systemd's
+    # default start limit (3 in 60 s on Debian's unit) would refuse the fourth restart.
+    limit = units / "docker.service.d"
+    limit.mkdir(exist_ok=True)
+    (limit / "lab-start-limit.conf").write_text("[Unit]\nStartLimitIntervalSec=0\n")
     for unit in MASKED_UNITS:
         target = units / unit
         target.unlink(missing_ok=True)
