@@ -11,9 +11,9 @@ from typing import Callable
 
 import pytest
 from fabric.testing.base import Command
-from scripted_remote import run_recipe
 
 from harness.provision.base import ProvisionError, Recipe
+from tests.unit.scripted_remote import run_recipe
 
 
 class TinyRecipe(Recipe):

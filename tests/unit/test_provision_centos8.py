@@ -13,7 +13,6 @@ from typing import Callable
 
 import pytest
 from fabric.testing.base import Command
-from scripted_remote import SUDO, run_recipe
 
 from harness.provision.base import DOCKER_VERSIONS, ProvisionError, Recipe
 from harness.provision.centos8 import (
@@ -23,6 +22,7 @@ from harness.provision.centos8 import (
     CentOS8Recipe,
     pin_specs,
 )
+from tests.unit.scripted_remote import SUDO, run_recipe
 
 
 def run_scripted(

@@ -12,7 +12,6 @@ from typing import Callable
 
 import pytest
 from fabric.testing.base import Command
-from scripted_remote import SUDO, Ran, run_recipe
 
 from harness.provision import RECIPES, parse_os_release, pick_recipe
 from harness.provision.base import ProvisionError, Recipe, write_file_command
@@ -24,6 +23,7 @@ from harness.provision.debian import (
     STOOD_IN_19_03,
     DebianRecipe,
 )
+from tests.unit.scripted_remote import SUDO, Ran, run_recipe
 
 
 def run_scripted(
