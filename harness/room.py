@@ -55,11 +55,11 @@ def up(provider: Provider, workshop: Workshop, students: int, say: Say, parallel
         raise UsageError("a workshop is already running (fwlab workshop down first)")
     if students < 1:
         raise UsageError("--students must be at least 1")
-    folder().mkdir(parents=True, exist_ok=True)
     names = [f"student-{i}" for i in range(1, students + 1)]
     taken = [m.name for m in provider.list() if m.name in names]
     if taken:
         raise UsageError(f"lab name {taken[0]!r} is already taken (fwlab down {taken[0]})")
+    folder().mkdir(parents=True, exist_ok=True)
     # The roster is written first, so `workshop down` can always find every lab.
     roster = [
         Student(n, str(folder() / n / "ssh_config"), str(folder() / n / "id_ed25519"))
