@@ -75,6 +75,25 @@ def processes_using(path: Path) -> list[int]:
     return found
 
 
+def processes_in_netns(names: list[str]) -> list[int]:
+    """PIDs whose network namespace is one of the named ones (under /run/netns)."""
+    inodes = set()
+    for ns in names:
+        try:
+            inodes.add(os.stat(f"/run/netns/{ns}").st_ino)
+        except OSError:
+            pass
+    found = []
+    for entry in Path("/proc").iterdir() if inodes else []:
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if os.stat(entry / "ns" / "net").st_ino in inodes:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def die_with_parent() -> None:
     """preexec_fn: the child is SIGKILLed if we die (even by SIGKILL), so a helper such
     as debootstrap or a check run never outlives the fwlab process that needs it."""

@@ -21,16 +21,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness import paths
+from harness import internet, paths
 from harness.errors import FwlabError, UsageError
 from harness.providers.base import Machine, Progress, Provider
-from harness.providers.nspawn import image, network, services
+from harness.providers.nspawn import image, network
 from harness.providers.nspawn.network import LabNet
 from harness.ssh import SshEndpoint, generate_keypair
 from harness.util import (
     is_same_process,
     kill_all,
     proc_start_time,
+    processes_in_netns,
     run,
     stop_process,
     wait_for,
@@ -172,7 +173,7 @@ class NspawnProvider(Provider):
         net = state.net
         say(f"network: namespaces {net.lab_ns}, {net.wan_ns}; ssh via {net.ssh_addr}")
         network.create(net)
-        state.data["pids"].update(services.start(net, state.dir))
+        state.data["pids"].update(internet.start(net.wan_ns, state.dir, network.RESOLVER))
         state.save()
         say("root filesystem: overlay clone of the image")
         for sub in ("upper", "work", "root", "docker", "containerd"):
@@ -481,20 +482,7 @@ def _stray_pids(state: LabState) -> list[int]:
     for cg in state.data.get("cgroups", []):
         for procs in Path(cg).rglob("cgroup.procs") if Path(cg).is_dir() else []:
             found.update(int(p) for p in procs.read_text().split())
-    inodes = set()
     if "slot" in state.data:
-        for ns in (state.net.lab_ns, state.net.wan_ns):
-            try:
-                inodes.add(os.stat(f"/run/netns/{ns}").st_ino)
-            except OSError:
-                pass
-    if inodes:
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.stat(entry / "ns" / "net").st_ino in inodes:
-                        found.add(int(entry.name))
-                except OSError:
-                    continue
+        found.update(processes_in_netns([state.net.lab_ns, state.net.wan_ns]))
     found.discard(os.getpid())
     return sorted(found)
