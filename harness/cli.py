@@ -13,6 +13,7 @@ from rich.console import Console
 from harness.errors import FwlabError, UsageError
 from harness.models import Cell
 from harness.providers import DEFAULT_PROVIDER, PROVIDERS, Machine, Provider, get_provider
+from harness.providers.base import join_reasons
 from harness.provision.base import DOCKER_VERSIONS, FIREWALLD_STATES
 
 if TYPE_CHECKING:
@@ -62,6 +63,25 @@ def image_build(suite: str | None, force: bool) -> None:
     recipe = img.ImageRecipe(suite=suite or img.DEFAULT_SUITE)
     img.ensure(recipe, say, force=force)
     out.print(f"image ready: {recipe.folder}")
+
+
+@cli.group()
+def box() -> None:
+    """The locally built Vagrant box of the vagrant provider (libvirt)."""
+
+
+@box.command("build")
+@click.option("--suite", default=None, help="Debian suite (bullseye, bookworm).")
+@click.option("--force", is_flag=True, help="Rebuild even if the cached box is good.")
+def box_build(suite: str | None, force: bool) -> None:
+    """Build the box from the nspawn image and add it to fwlab's VAGRANT_HOME."""
+    from harness.providers.nspawn import image as img
+    from harness.providers.nspawn.provider import preflight
+    from harness.providers.vagrant import box as vbox
+
+    preflight()
+    name = vbox.ensure(suite or img.DEFAULT_SUITE, say, force=force)
+    out.print(f"box ready: {name} (VAGRANT_HOME={vbox.vagrant_home()})")
 
 
 docker_option = click.option(
@@ -123,7 +143,7 @@ def up(
     out.print(f"lab [bold]{machine.name}[/bold] is up: fwlab ssh {machine.name}")
     if provisioning:
         try:
-            _provision(machine, docker or "20.10", firewalld or "on", static)
+            _provision(prov, machine, docker or "20.10", firewalld or "on", static)
         except BaseException:
             say(f"provisioning did not finish: taking {name} down")
             prov.down(name)
@@ -147,7 +167,7 @@ def provision_cmd(
 ) -> None:
     """Provision a running lab: Docker version and firewalld state (idempotent)."""
     static = _fetch_tarball(tarball, tarball_sha256)
-    _provision(_running(provider, name), docker, firewalld, static)
+    _provision(get_provider(provider), _running(provider, name), docker, firewalld, static)
 
 
 def _running(provider: str, name: str) -> Machine:
@@ -158,11 +178,21 @@ def _running(provider: str, name: str) -> Machine:
 
 
 def _provision(
-    machine: Machine, docker: str, firewalld: str, tarball: StaticDocker | None = None
+    prov: Provider,
+    machine: Machine,
+    docker: str,
+    firewalld: str,
+    tarball: StaticDocker | None = None,
 ) -> None:
     from harness.provision import provision
 
     assert machine.ssh is not None and machine.ssh_config_path is not None
+    # A provider with snapshots (vagrant) returns to this cell's snapshot instead of
+    # provisioning again: seconds instead of minutes on a slow VM.
+    tag = f"fwlab-{docker}-{firewalld}" + (f"-{tarball.sha256[:12]}" if tarball else "")
+    if prov.has_snapshots and prov.snapshot_restore(machine.name, tag):
+        out.print(f"{machine.name}: restored snapshot {tag}: provisioning skipped")
+        return
     conn = machine.ssh.fabric(machine.ssh_config_path)
     try:
         report = provision(conn, docker, firewalld, log=say, tarball=tarball)
@@ -170,6 +200,9 @@ def _provision(
         conn.close()
     state = "provisioned" if report.changed else "already provisioned, nothing changed"
     out.print(f"{machine.name}: docker={docker} firewalld={firewalld}: {state}")
+    if prov.has_snapshots:
+        prov.snapshot_save(machine.name, tag)
+        out.print(f"{machine.name}: saved snapshot {tag} (a re-run restores it)")
     if report.stood_in_reason:
         out.print(f"[yellow]STOOD IN:[/yellow] {report.stood_in_reason}")
 
@@ -194,12 +227,14 @@ def check(
     machine = _running(provider, name)
     assert machine.ssh is not None and machine.ssh_config_path is not None
     lab = labs.load(lab_name)
-    cell, reason = _cell_of(machine)
+    prov = get_provider(provider)
+    cell, recipe_reason = _cell_of(machine)
+    reason = join_reasons(recipe_reason, prov.stood_in_reason())
     spec = lab.cell(cell)
     checks = [c for c in only.split(",") if c] or lab.checks
     results = run_checks(
         machine.ssh_config_path, machine.ssh.alias, checks,
-        None if reproduce else spec.expected, trace=not no_trace,
+        None if reproduce else spec.expected, trace=not no_trace, time_scale=prov.time_scale,
     )  # fmt: skip
     cell_result = CellResult(
         cell=cell, provider=provider, stood_in=bool(reason), stood_in_reason=reason,
@@ -269,10 +304,12 @@ def trace(name: str | None, from_file: str | None, check_name: str, provider: st
     machine = _running(provider, name)
     assert machine.ssh is not None and machine.ssh_config_path is not None
     host = machine.ssh.testinfra(machine.ssh_config_path)
-    scaffold = setup_scaffold(host, probe_image_tag(host))
+    scaffold = setup_scaffold(host, probe_image_tag(host), get_provider(provider).time_scale)
     try:
         chk = CHECKS[check_name]
-        cap = capture(host, chk.command(scaffold), scaffold.subnet_of(chk))
+        cap = capture(
+            host, chk.command(scaffold), scaffold.subnet_of(chk), scaffold.monitor_seconds
+        )
     finally:
         teardown_scaffold(host)
     for label, analysis in (
@@ -325,6 +362,9 @@ def matrix(
     lab = labs.load(lab_name)
     cells = lab.select(list(cell_filters))
     prov = get_provider(provider)
+    if parallel > prov.max_parallel:
+        say(f"the {prov.name} provider runs {prov.max_parallel} machine(s) at a time here")
+        parallel = prov.max_parallel
     with CellProgress(console, [s.cell.id for s in cells]) as progress:
         result = run_matrix(prov, lab, cells, parallel, not reproduce, keep, progress.update)
     render_table(result, out)

@@ -19,6 +19,7 @@ from harness.errors import FwlabError
 from harness.labs import CellSpec, Lab
 from harness.models import CellResult, MatrixResult, TraceVerdict
 from harness.providers import Provider
+from harness.providers.base import join_reasons
 from harness.provision import provision
 
 Update = Callable[[str, str], None]
@@ -64,8 +65,8 @@ def run_cell(
             report = provision(conn, spec.cell.get("docker"), spec.cell.get("firewalld"))
         finally:
             conn.close()
-        result.stood_in = bool(report.stood_in_reason or provider.stood_in_reason())
-        result.stood_in_reason = report.stood_in_reason or provider.stood_in_reason() or ""
+        result.stood_in_reason = join_reasons(report.stood_in_reason, provider.stood_in_reason())
+        result.stood_in = bool(result.stood_in_reason)
         result.notes.append(
             f"{report.os}; recipe {report.recipe}; probe image {report.probe_image}"
         )
@@ -78,6 +79,7 @@ def run_cell(
             lab.checks,
             spec.expected if judged else None,
             trace=True,
+            time_scale=provider.time_scale,
         )
         if not judged:
             for check in result.checks:

@@ -26,6 +26,7 @@ class SshEndpoint:
     identity_file: str
     known_hosts: str = ""  # empty: the provider cannot pin a host key (e.g. Vagrant)
     control_dir: str = ""  # where OpenSSH keeps its master socket, if anywhere
+    proxy_command: str = ""  # how to reach a machine in a namespace of ours (Vagrant)
 
     def render(self) -> str:
         """An ssh_config entry that plain OpenSSH, Fabric and testinfra all accept."""
@@ -48,6 +49,8 @@ class SshEndpoint:
             ]
         else:
             lines += ["  UserKnownHostsFile /dev/null", "  StrictHostKeyChecking no"]
+        if self.proxy_command:
+            lines.append(f"  ProxyCommand {self.proxy_command}")
         if self.control_dir:
             lines += [
                 "  ControlMaster auto",
@@ -82,6 +85,7 @@ class SshEndpoint:
             port=int(entry.get("port", 22)),
             identity_file=(entry.get("identityfile") or [""])[0],
             known_hosts=known,
+            proxy_command=entry.get("proxycommand", ""),
         )
 
     def write(self, path: Path) -> Path:
@@ -101,10 +105,13 @@ class SshEndpoint:
         return conn
 
     def testinfra(self, config_path: Path) -> Any:
-        """A testinfra host over OpenSSH (which honours the pinned known_hosts)."""
+        """A testinfra host over OpenSSH (which honours the pinned known_hosts). Checks
+        need root: a machine entered as another user (vagrant) runs them under sudo."""
         import testinfra
 
-        return testinfra.get_host(f"ssh://{self.alias}", ssh_config=str(config_path))
+        return testinfra.get_host(
+            f"ssh://{self.alias}", ssh_config=str(config_path), sudo=self.user != "root"
+        )
 
     def close_master(self, config_path: Path) -> None:
         """End the OpenSSH master connection we may have started (never leave one)."""

@@ -19,11 +19,12 @@ def run(
     check: bool = True,
     timeout: float = 120,
     input: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run cmd, capture text output; raise FwlabError with stderr when it fails."""
     try:
         proc = subprocess.run(
-            list(cmd), capture_output=True, text=True, timeout=timeout, input=input
+            list(cmd), capture_output=True, text=True, timeout=timeout, input=input, env=env
         )
     except FileNotFoundError as exc:
         raise FwlabError(f"{cmd[0]} is not installed (run ./scripts/run setup)") from exc

@@ -19,6 +19,7 @@ from harness.checks.probes import (
     teardown_scaffold,
 )
 from harness.models import CheckResult
+from harness.ssh import SshEndpoint
 
 _results: list[CheckResult] = []
 #: Probes started at once on one machine (each is a `docker run`; two cores here).
@@ -35,6 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--fwlab-results", help="write observed results (JSON) here")
     group.addoption("--fwlab-trace", action="store_true", help="trace every blocked check")
+    group.addoption(
+        "--fwlab-time-scale", type=float, default=1.0, help="slowness of the machine (timeouts)"
+    )
 
 
 def selected(config: pytest.Config) -> list[str]:
@@ -49,18 +53,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def lab_host(request: pytest.FixtureRequest) -> Any:
-    import testinfra
-
     config = request.config.getoption("--fwlab-ssh-config")
     alias = request.config.getoption("--fwlab-host")
     if not config or not alias:
         pytest.exit("fwlab checks need --fwlab-ssh-config and --fwlab-host", returncode=4)
-    return testinfra.get_host(f"ssh://{alias}", ssh_config=config)
+    return SshEndpoint.parse(Path(config).read_text(), alias).testinfra(Path(config))
 
 
 @pytest.fixture(scope="session")
-def scaffold(lab_host: Any) -> Any:
-    built = setup_scaffold(lab_host, probe_image_tag(lab_host))
+def scaffold(request: pytest.FixtureRequest, lab_host: Any) -> Any:
+    scale = request.config.getoption("--fwlab-time-scale")
+    built = setup_scaffold(lab_host, probe_image_tag(lab_host), scale)
     yield built
     teardown_scaffold(lab_host)
 

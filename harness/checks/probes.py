@@ -10,6 +10,7 @@ output (e.g. "No route to host") and the time it took.
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from dataclasses import dataclass
@@ -38,6 +39,20 @@ class Scaffold:
     bridge_server_ip: str  # BRIDGE_SERVER's address on the default bridge
     net_subnet: str
     bridge_subnet: str
+    time_scale: float = 1.0  # a slow machine (an emulated VM) gets proportionally longer
+
+    @property
+    def probe_timeout(self) -> int:
+        return math.ceil(PROBE_TIMEOUT * self.time_scale)
+
+    @property
+    def hard_timeout(self) -> int:
+        return math.ceil(HARD_TIMEOUT * self.time_scale)
+
+    @property
+    def monitor_seconds(self) -> int:
+        """How long a trace's monitors may run: two probe attempts and some slack."""
+        return 2 * self.hard_timeout + 2
 
     def subnet_of(self, check: Check) -> str:
         """Where the check's packets come from: what a TRACE rule is narrowed to."""
@@ -54,14 +69,14 @@ class Check:
     traceable: bool = True  # a TCP SYN from a container subnet that TRACE can follow
 
 
-def docker_run(image: str, args: str, network: str | None = None) -> str:
+def docker_run(s: Scaffold, args: str, network: str | None = None) -> str:
     net = f" --network {network}" if network else ""
-    return f"timeout -k 2 {HARD_TIMEOUT} docker run --rm --init{net} {image} {args}"
+    return f"timeout -k 2 {s.hard_timeout} docker run --rm --init{net} {s.image} {args}"
 
 
-def wget(url: str) -> str:
+def wget(s: Scaffold, url: str) -> str:
     # busybox wget -T segfaults here; `timeout` bounds it instead.
-    return f"timeout {PROBE_TIMEOUT} wget -q -O - {url}"
+    return f"timeout {s.probe_timeout} wget -q -O - {url}"
 
 
 CHECKS: dict[str, Check] = {
@@ -70,49 +85,49 @@ CHECKS: dict[str, Check] = {
         Check(
             "egress-name",
             f"default bridge -> http://{INTERNET_NAME}/ (resolved by the lab's DNS)",
-            lambda s: docker_run(s.image, wget(f"http://{INTERNET_NAME}/")),
+            lambda s: docker_run(s, wget(s, f"http://{INTERNET_NAME}/")),
             INTERNET_MARKER,
             "bridge",
         ),
         Check(
             "egress-ip",
             f"default bridge -> http://{INTERNET_IP}/",
-            lambda s: docker_run(s.image, wget(f"http://{INTERNET_IP}/")),
+            lambda s: docker_run(s, wget(s, f"http://{INTERNET_IP}/")),
             INTERNET_MARKER,
             "bridge",
         ),
         Check(
             "egress-user-net",
             f"user-defined network -> http://{INTERNET_NAME}/",
-            lambda s: docker_run(s.image, wget(f"http://{INTERNET_NAME}/"), NET),
+            lambda s: docker_run(s, wget(s, f"http://{INTERNET_NAME}/"), NET),
             INTERNET_MARKER,
             NET,
         ),
         Check(
             "c2c-name",
             f"container -> container by name on a user-defined network ({SERVER})",
-            lambda s: docker_run(s.image, wget(f"http://{SERVER}:{SERVER_PORT}/"), NET),
+            lambda s: docker_run(s, wget(s, f"http://{SERVER}:{SERVER_PORT}/"), NET),
             SERVER_PAGE.strip(),
             NET,
         ),
         Check(
             "c2c-ip",
             "container -> container by IP on a user-defined network",
-            lambda s: docker_run(s.image, wget(f"http://{s.server_ip}:{SERVER_PORT}/"), NET),
+            lambda s: docker_run(s, wget(s, f"http://{s.server_ip}:{SERVER_PORT}/"), NET),
             SERVER_PAGE.strip(),
             NET,
         ),
         Check(
             "c2c-default-bridge",
             "container -> container by IP on the default bridge",
-            lambda s: docker_run(s.image, wget(f"http://{s.bridge_server_ip}:{SERVER_PORT}/")),
+            lambda s: docker_run(s, wget(s, f"http://{s.bridge_server_ip}:{SERVER_PORT}/")),
             SERVER_PAGE.strip(),
             "bridge",
         ),
         Check(
             "icmp-c2c",
             "ping between containers on the default bridge (TCP may be blocked while ICMP passes)",
-            lambda s: docker_run(s.image, f"ping -c 1 -W {PROBE_TIMEOUT} {s.bridge_server_ip}"),
+            lambda s: docker_run(s, f"ping -c 1 -W {s.probe_timeout} {s.bridge_server_ip}"),
             "1 packets received",
             "bridge",
             traceable=False,
@@ -120,7 +135,7 @@ CHECKS: dict[str, Check] = {
         Check(
             "host-network",
             f"--network=host -> http://{INTERNET_NAME}/ (the seed's workaround)",
-            lambda s: docker_run(s.image, wget(f"http://{INTERNET_NAME}/"), "host"),
+            lambda s: docker_run(s, wget(s, f"http://{INTERNET_NAME}/"), "host"),
             INTERNET_MARKER,
             "host",
             traceable=False,
@@ -168,7 +183,7 @@ docker network inspect -f '{{{{range .IPAM.Config}}}}{{{{.Subnet}}}}{{{{end}}}}'
 TEARDOWN_SCRIPT = f"docker rm -f {SERVER} {BRIDGE_SERVER} >/dev/null 2>&1; true"
 
 
-def setup_scaffold(host: Any, image: str) -> Scaffold:
+def setup_scaffold(host: Any, image: str, time_scale: float = 1.0) -> Scaffold:
     script = SETUP_SCRIPT.format(
         server=SERVER, bridge_server=BRIDGE_SERVER, net=NET, image=image, port=SERVER_PORT
     )
@@ -176,7 +191,7 @@ def setup_scaffold(host: Any, image: str) -> Scaffold:
     if out.rc != 0:
         raise RuntimeError(f"could not start the c2c servers: {(out.stderr or out.stdout).strip()}")
     server_ip, bridge_ip, net_subnet, bridge_subnet = out.stdout.split()[:4]
-    return Scaffold(image, server_ip, bridge_ip, net_subnet, bridge_subnet)
+    return Scaffold(image, server_ip, bridge_ip, net_subnet, bridge_subnet, time_scale)
 
 
 def teardown_scaffold(host: Any) -> None:

@@ -24,6 +24,7 @@ def run_checks(
     expected: dict[str, str] | None,
     trace: bool = True,
     junit: Path | None = None,
+    time_scale: float = 1.0,
 ) -> list[CheckResult]:
     with tempfile.TemporaryDirectory(prefix="fwlab-check-") as tmp:
         results = Path(tmp) / "results.json"
@@ -34,6 +35,7 @@ def run_checks(
             "-o", "addopts=", "-q", "--no-header", "-rN",
             f"--fwlab-ssh-config={ssh_config}", f"--fwlab-host={alias}",
             f"--fwlab-checks={','.join(checks)}", f"--fwlab-results={results}",
+            f"--fwlab-time-scale={time_scale}",
         ]  # fmt: skip
         if expected is not None:
             (Path(tmp) / "expect.json").write_text(json.dumps(expected))

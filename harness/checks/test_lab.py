@@ -24,7 +24,8 @@ def test_check(
     result = observed[check_name]
     result.expected = expected.get(check_name)  # type: ignore[assignment]
     if result.observed == "blocked" and trace_enabled and check.traceable:
-        result.trace = capture(lab_host, check.command(scaffold), scaffold.subnet_of(check)).verdict
+        probe, subnet = check.command(scaffold), scaffold.subnet_of(check)
+        result.trace = capture(lab_host, probe, subnet, scaffold.monitor_seconds).verdict
     record(result)
     if result.expected is not None:
         assert result.observed == result.expected, (

@@ -10,6 +10,7 @@ from harness.providers.base import Machine, Provider
 
 PROVIDERS: dict[str, str] = {
     "nspawn": "harness.providers.nspawn:NspawnProvider",
+    "vagrant": "harness.providers.vagrant:VagrantProvider",
 }
 
 DEFAULT_PROVIDER = "nspawn"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,16 @@ from harness.errors import UsageError
 from harness.ssh import SshEndpoint
 
 Progress = Callable[[str], None]
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def check_name(name: str) -> None:
+    """Lab names become namespace, link and VM names: keep them short and plain."""
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"bad lab name {name!r}: use 1-32 lowercase letters, digits and '-', "
+            "starting with a letter"
+        )
 
 
 @dataclass
@@ -23,10 +34,19 @@ class Machine:
     details: dict[str, str] = field(default_factory=dict)
 
 
+def join_reasons(*reasons: str | None) -> str:
+    """Every reason a cell is stood in, as one line ("" when it is the real thing)."""
+    return "; ".join(r for r in reasons if r)
+
+
 class Provider(ABC):
     """Bring lab machines up and down; hand back an ssh_config entry for each."""
 
     name: str = ""
+    #: How much slower than the host its machines run commands (probes wait longer).
+    time_scale: float = 1.0
+    #: How many of its machines this host runs at once without starving them.
+    max_parallel: int = 8
 
     @abstractmethod
     def up(self, name: str, progress: Progress | None = None, ephemeral: bool = False) -> Machine:
@@ -60,6 +80,17 @@ class Provider(ABC):
     def stood_in_reason(self) -> str | None:
         """Why this provider's machines are not what the lab describes, if they are not."""
         return None
+
+    #: Whether snapshot_save/snapshot_restore do anything (a re-run may skip provisioning).
+    has_snapshots: bool = False
+
+    def snapshot_save(self, name: str, tag: str) -> None:
+        """Remember the machine's current state as `tag` (providers that can)."""
+        raise UsageError(f"the {self.name} provider keeps no snapshots")
+
+    def snapshot_restore(self, name: str, tag: str) -> bool:
+        """Return the machine to snapshot `tag`; False when there is none to return to."""
+        return False
 
     def gc(self, progress: Progress | None = None) -> list[str]:
         """Remove leftovers of interrupted runs; return what was removed."""

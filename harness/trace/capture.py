@@ -79,11 +79,11 @@ class Capture:
         return found[0] if found else None
 
 
-def capture_command(probe: str, subnet: str) -> str:
+def capture_command(probe: str, subnet: str, seconds: int = MONITOR_SECONDS) -> str:
     script = SCRIPT.format(
         subnet=subnet,
         workdir=WORKDIR,
-        seconds=MONITOR_SECONDS,
+        seconds=seconds,
         probe=probe,
         dropped_xt=r"TRACE: .*:(rule|policy):[^ ]*:?DROP",
         dropped_nft=r"\(verdict drop\)|policy drop",
@@ -100,10 +100,10 @@ def cleanup_command() -> str:
     )
 
 
-def capture(host: Any, probe: str, subnet: str) -> Capture:
+def capture(host: Any, probe: str, subnet: str, seconds: int = MONITOR_SECONDS) -> Capture:
     """Run probe with tracing on; always leaves the machine's ruleset as it was."""
     try:
-        host.run(capture_command(probe, subnet))
+        host.run(capture_command(probe, subnet, seconds))
         xt = host.run(f"cat {WORKDIR}/xt.txt").stdout
         nft = host.run(f"cat {WORKDIR}/nft.txt").stdout
     finally:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 from harness import internet, paths
 from harness.errors import FwlabError, UsageError
-from harness.providers.base import Machine, Progress, Provider
+from harness.providers.base import Machine, Progress, Provider, check_name
 from harness.providers.nspawn import image, network
 from harness.providers.nspawn.network import LabNet
 from harness.ssh import SshEndpoint, generate_keypair
@@ -37,18 +36,9 @@ from harness.util import (
     wait_for,
 )
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 BOOT_TIMEOUT = float(os.environ.get("FWLAB_BOOT_TIMEOUT", "90"))
 SHUTDOWN_TIMEOUT = 15.0
 REQUIRED_TOOLS = ("systemd-nspawn", "debootstrap", "dnsmasq", "nft", "ssh", "ssh-keygen")
-
-
-def check_name(name: str) -> None:
-    if not NAME_RE.fullmatch(name):
-        raise UsageError(
-            f"bad lab name {name!r}: use 1-32 lowercase letters, digits and '-', "
-            "starting with a letter"
-        )
 
 
 def preflight() -> None:

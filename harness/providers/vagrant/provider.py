@@ -1,0 +1,359 @@
+"""The vagrant provider: the repository's Vagrantfile, driven by python-vagrant.
+
+Where VirtualBox is installed, the machine is the design card's: VirtualBox, a
+CentOS 8 box, NAT. Elsewhere (this machine, Linux CI) it is vagrant-libvirt on
+qemu with fwlab's own Debian box, and libvirt runs confined to a network
+namespace of ours (libvirt.py). Either way the provider's product is the
+`vagrant ssh-config` entry, which feeds the same Fabric recipes and the same
+testinfra checks as every other machine.
+
+Each lab has its own Vagrant state folder (VAGRANT_DOTFILE_PATH), so one
+Vagrantfile serves many labs. Snapshots let a re-run skip provisioning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import vagrant
+
+from harness import paths
+from harness.errors import FwlabError, UsageError
+from harness.providers.base import Machine, Progress, Provider, check_name
+from harness.providers.nspawn import image
+from harness.providers.vagrant import box, libvirt
+from harness.ssh import SshEndpoint
+from harness.util import is_same_process, proc_start_time
+
+VAGRANTFILE_DIR = Path(__file__).resolve().parents[3]  # the repository's root
+DEFAULT_BOX = "centos/8"  # the design card's machine (VirtualBox)
+BOOT_TIMEOUT = int(os.environ.get("FWLAB_VAGRANT_BOOT_TIMEOUT", "600"))  # TCG boots slowly
+# A TCG guest runs commands 4 to 20 times slower than the host: probes get more time.
+TCG_TIME_SCALE = 6.0
+
+
+def labs_dir() -> Path:
+    return paths.home() / "vagrant" / "labs"
+
+
+def backend() -> str:
+    """Vagrant's own provider: VirtualBox where it is installed, else libvirt."""
+    chosen = os.environ.get("FWLAB_VAGRANT_PROVIDER")
+    if chosen:
+        if chosen not in ("virtualbox", "libvirt"):
+            raise UsageError(
+                f"FWLAB_VAGRANT_PROVIDER must be virtualbox or libvirt, not {chosen!r}"
+            )
+        return chosen
+    return "virtualbox" if shutil.which("VBoxManage") else "libvirt"
+
+
+class LabState:
+    """One vagrant lab's state file, written before the VM is made."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.dir = labs_dir() / name
+        self.file = self.dir / "lab.json"
+        self.data: dict[str, Any] = {}
+        if self.file.exists():
+            self.data = json.loads(self.file.read_text())
+
+    def save(self) -> None:
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2))
+        tmp.rename(self.file)
+
+    @property
+    def ssh_config_path(self) -> Path:
+        return self.dir / "ssh_config"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "vagrant.log"
+
+
+class VagrantProvider(Provider):
+    name = "vagrant"
+    has_snapshots = True
+
+    def __init__(self) -> None:
+        self.backend = backend()
+        default = box.box_name(image.DEFAULT_SUITE) if self.backend == "libvirt" else DEFAULT_BOX
+        self.box = os.environ.get("FWLAB_BOX", default)
+        self.driver = os.environ.get("FWLAB_LIBVIRT_DRIVER", "qemu")
+        if self.backend == "libvirt" and self.driver == "qemu":
+            self.time_scale = TCG_TIME_SCALE
+            self.max_parallel = 1  # each emulated VM wants both cores
+
+    def stood_in_reason(self) -> str | None:
+        if self.backend == "virtualbox" and self.box == DEFAULT_BOX:
+            return None
+        return (
+            f"a {self.backend} VM with box {self.box} stands in for the design card's "
+            f"VirtualBox CentOS 8 VM"
+        )
+
+    # -- python-vagrant -------------------------------------------------------
+    def _env(self, state: LabState) -> dict[str, str]:
+        env = {
+            **box.vagrant_env(),
+            "VAGRANT_DOTFILE_PATH": str(state.dir / "dot"),
+            "VAGRANT_DEFAULT_PROVIDER": self.backend,
+            "FWLAB_LAB": state.name,
+            "FWLAB_BOX": self.box,
+            "FWLAB_BOOT_TIMEOUT": str(BOOT_TIMEOUT),
+        }
+        if self.backend == "libvirt":
+            env.update(
+                FWLAB_LIBVIRT_DRIVER=self.driver,
+                FWLAB_LIBVIRT_NETWORK=libvirt.NETWORK,
+                FWLAB_LIBVIRT_NETWORK_ADDRESS=libvirt.NETWORK_ADDRESS,
+                FWLAB_LIBVIRT_POOL=libvirt.POOL,
+                # The VM is reachable only inside libvirt's namespace; so is its SSH.
+                FWLAB_SSH_PROXY=f"ip netns exec {libvirt.NETNS} busybox nc %h %p",
+            )
+        return env
+
+    def _vagrant(self, state: LabState) -> vagrant.Vagrant:
+        return vagrant.Vagrant(
+            root=str(VAGRANTFILE_DIR),
+            env=self._env(state),
+            out_cm=lambda: _append(state.log),
+            err_cm=lambda: _append(state.log),
+        )
+
+    # -- up -------------------------------------------------------------------
+    def up(self, name: str, progress: Progress | None = None, ephemeral: bool = False) -> Machine:
+        say = progress or (lambda _msg: None)
+        check_name(name)
+        self._preflight()
+        state = self._claim(name, ephemeral)
+        started = time.monotonic()
+        try:
+            if self.backend == "libvirt":
+                box.ensure(progress=say)
+                libvirt.ensure_running(say)
+            say(f"vagrant up ({self.backend}, box {self.box})")
+            v = self._vagrant(state)
+            try:
+                for line in v.up(provider=self.backend, stream_output=True):
+                    _log(state.log, line)
+                    if line.startswith("==> ") and "Progress:" not in line:
+                        say(line.strip())
+            except subprocess.CalledProcessError as exc:
+                raise FwlabError(
+                    f"vagrant up failed ({exc.returncode}):\n{_tail(state.log)}"
+                ) from exc
+            endpoint = SshEndpoint.parse(v.ssh_config(vm_name=name), alias=name)
+            endpoint.write(state.ssh_config_path)
+            state.data["status"] = "running"
+            state.data["up_seconds"] = round(time.monotonic() - started, 1)
+            state.save()
+        except BaseException:
+            say(f"vagrant up of {name} did not finish; destroying it")
+            try:
+                self._destroy(state)
+            except FwlabError as cleanup:  # report it, but the first failure is the news
+                say(f"cleanup failed too: {cleanup} (fwlab gc --provider vagrant retries)")
+            raise
+        return self.status(name)
+
+    def _preflight(self) -> None:
+        if shutil.which("vagrant") is None:
+            raise UsageError("vagrant is not installed: run ./scripts/run setup")
+        if self.backend == "libvirt":
+            if os.geteuid() != 0:
+                raise UsageError("the vagrant provider on libvirt needs root (namespaces)")
+            libvirt.check_host_tools()
+
+    def _claim(self, name: str, ephemeral: bool) -> LabState:
+        labs_dir().mkdir(parents=True, exist_ok=True)
+        state = LabState(name)
+        try:
+            state.dir.mkdir()
+        except FileExistsError:
+            raise UsageError(f"lab name {name!r} is already taken") from None
+        me = os.getpid()
+        state.data = {
+            "made_by": "fwlab",
+            "provider": self.name,
+            "backend": self.backend,
+            "box": self.box,
+            "status": "creating",
+            "ephemeral": ephemeral,
+            "owner": [me, proc_start_time(me)],
+            "snapshots": [],
+        }
+        state.save()
+        return state
+
+    def keep(self, name: str) -> None:
+        state = LabState(name)
+        state.data["ephemeral"] = False
+        state.save()
+
+    # -- down -----------------------------------------------------------------
+    def down(self, name: str, progress: Progress | None = None) -> list[str]:
+        check_name(name)
+        state = LabState(name)
+        if not state.file.exists():
+            raise UsageError(f"no vagrant lab named {name!r} (fwlab ls --provider vagrant)")
+        return self._destroy(state)
+
+    def _destroy(self, state: LabState) -> list[str]:
+        removed: list[str] = []
+        if (state.dir / "dot").exists():
+            if state.data.get("backend") == "libvirt":
+                libvirt.ensure_running()  # vagrant destroy needs it; stopped below if idle
+            try:
+                self._vagrant(state).destroy()
+                removed.append(f"vagrant machine {state.name}")
+            except subprocess.CalledProcessError as exc:
+                raise FwlabError(
+                    f"vagrant destroy {state.name} failed ({exc.returncode}); its state "
+                    f"stays in {state.dir}:\n{_tail(state.log)}"
+                ) from exc
+        if state.dir.exists():
+            shutil.rmtree(state.dir)
+            removed.append(f"state {state.dir}")
+        removed += self._stop_libvirt_if_idle()
+        return removed
+
+    def _stop_libvirt_if_idle(self) -> list[str]:
+        if libvirt.is_running() and not self._states() and not libvirt.domains():
+            return libvirt.stop()
+        return []
+
+    # -- snapshots --------------------------------------------------------------
+    def snapshot_save(self, name: str, tag: str) -> None:
+        state = self._running_state(name)
+        self._vagrant(state).snapshot_save(tag)
+        state.data["snapshots"] = sorted({*state.data.get("snapshots", []), tag})
+        state.save()
+
+    def snapshot_restore(self, name: str, tag: str) -> bool:
+        """Go back to snapshot `tag`; False if the machine has none by that name."""
+        state = self._running_state(name)
+        if tag not in state.data.get("snapshots", []):
+            return False
+        v = self._vagrant(state)
+        v._call_vagrant_command(["snapshot", "restore", "--no-provision", name, tag])
+        return True
+
+    def _running_state(self, name: str) -> LabState:
+        state = LabState(name)
+        if state.data.get("status") != "running":
+            raise UsageError(f"vagrant lab {name!r} is not running")
+        return state
+
+    # -- status / list / gc -----------------------------------------------------
+    def status(self, name: str) -> Machine:
+        state = LabState(name)
+        if not state.file.exists():
+            return Machine(name=name, provider=self.name, status="absent")
+        status = state.data.get("status", "unknown")
+        if status == "running" and not self._vm_running(state):
+            status = "broken"
+        ssh = None
+        if status == "running" and state.ssh_config_path.exists():
+            ssh = SshEndpoint.parse(state.ssh_config_path.read_text(), alias=name)
+        return Machine(
+            name=name,
+            provider=self.name,
+            status=status,
+            ssh=ssh,
+            ssh_config_path=state.ssh_config_path,
+            details={
+                "ssh": f"{ssh.hostname}:{ssh.port}" if ssh else "",
+                "backend": state.data.get("backend", ""),
+                "box": state.data.get("box", ""),
+            },
+        )
+
+    def _vm_running(self, state: LabState) -> bool:
+        if state.data.get("backend") == "libvirt":
+            # Fast and exact: the domain's state (vagrant status takes seconds).
+            if not libvirt.is_running():
+                return False
+            return libvirt.virsh("domstate", f"fwlab-{state.name}", check=False).strip() == (
+                "running"
+            )
+        try:
+            found = self._vagrant(state).status(vm_name=state.name)
+        except subprocess.CalledProcessError:
+            return False
+        return bool(found) and found[0].state == vagrant.Vagrant.RUNNING
+
+    def list(self) -> list[Machine]:
+        return [self.status(s.name) for s in self._states()]
+
+    def _states(self) -> list[LabState]:
+        if not labs_dir().is_dir():
+            return []
+        found = []
+        for folder in sorted(labs_dir().iterdir()):
+            try:
+                state = LabState(folder.name)
+            except (OSError, ValueError):
+                continue
+            if state.data.get("made_by") == "fwlab":
+                found.append(state)
+        return found
+
+    def gc(self, progress: Progress | None = None) -> list[str]:
+        say = progress or (lambda _msg: None)
+        removed: list[str] = []
+        for state in self._states():
+            why = _abandoned(state, self._vm_running(state))
+            if why:
+                say(f"vagrant lab {state.name}: {why}")
+                removed += self._destroy(state)
+        removed += box.remove_stale_builds()
+        removed += self._stop_libvirt_if_idle()
+        return removed
+
+
+def _abandoned(state: LabState, vm_running: bool) -> str | None:
+    owner = state.data.get("owner") or [0, None]
+    owner_alive = is_same_process(owner[0], owner[1])
+    if state.data.get("status") != "running" and not owner_alive:
+        return "the fwlab process creating it is gone"
+    if state.data.get("ephemeral") and not owner_alive:
+        return "the fwlab run it belonged to is gone"
+    if state.data.get("status") == "running" and not vm_running:
+        return "its VM is no longer running"
+    return None
+
+
+class _append:
+    """A context manager python-vagrant can use for a subprocess's stdout/stderr."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> Any:
+        self.f = open(self.path, "a")
+        return self.f
+
+    def __exit__(self, *exc: object) -> None:
+        self.f.close()
+
+
+def _log(path: Path, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line.replace("\r", "\n") if "Progress:" not in line else "")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no vagrant log)"
+    return "\n".join(ln for ln in text.splitlines()[-lines:])
