@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +36,18 @@ def run(
         err = (proc.stderr or proc.stdout).strip().splitlines()
         raise FwlabError(f"`{' '.join(cmd)}` failed: {err[-1] if err else proc.returncode}")
     return proc
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on path (made if missing): one fwlab process at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def mounts_under(path: Path) -> list[str]:

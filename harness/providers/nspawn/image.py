@@ -13,22 +13,20 @@ anything else is an interrupted or damaged build and is rebuilt.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from harness import paths
 from harness.errors import FwlabError, UsageError
-from harness.util import die_with_parent, kill_all, processes_using, remove_tree
+from harness.util import die_with_parent, file_lock, kill_all, processes_using, remove_tree
 
 SUITES = ("bullseye", "bookworm")
 DEFAULT_SUITE = os.environ.get("FWLAB_SUITE", "bullseye")
@@ -153,16 +151,9 @@ def is_ready(recipe: ImageRecipe) -> bool:
     return not problems(recipe)
 
 
-@contextmanager
-def cache_lock() -> Iterator[None]:
+def cache_lock() -> AbstractContextManager[None]:
     """One builder at a time; others wait and then find the image ready."""
-    paths.image_cache().mkdir(parents=True, exist_ok=True)
-    with open(paths.image_cache() / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return file_lock(paths.image_cache() / ".lock")
 
 
 def ensure(

@@ -9,14 +9,12 @@ Everything a lab owns is written to its state file *before* it is created, so
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from harness.providers.nspawn import image, network
 from harness.providers.nspawn.network import LabNet
 from harness.ssh import SshEndpoint, generate_keypair
 from harness.util import (
+    file_lock,
     is_same_process,
     kill_all,
     proc_start_time,
@@ -51,16 +50,9 @@ def preflight() -> None:
         )
 
 
-@contextmanager
-def labs_lock() -> Iterator[None]:
+def labs_lock() -> AbstractContextManager[None]:
     """Serialises name and subnet allocation between concurrent fwlab runs."""
-    paths.locks_dir().mkdir(parents=True, exist_ok=True)
-    with open(paths.locks_dir() / "labs.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return file_lock(paths.locks_dir() / "labs.lock")
 
 
 class LabState:

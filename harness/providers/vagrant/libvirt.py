@@ -16,18 +16,18 @@ Network and storage pool are transient: they vanish with libvirtd.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import shutil
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from harness import internet, paths
 from harness.errors import FwlabError, UsageError
 from harness.util import (
+    file_lock,
     is_same_process,
     kill_all,
     proc_start_time,
@@ -91,17 +91,6 @@ def _save(data: dict[str, Any]) -> None:
     tmp.rename(_state_file())
 
 
-@contextmanager
-def _lock() -> Iterator[None]:
-    paths.locks_dir().mkdir(parents=True, exist_ok=True)
-    with open(paths.locks_dir() / "libvirt.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def is_running() -> bool:
     pid = _load().get("pids", {}).get("libvirtd")
     return bool(pid) and is_same_process(*pid)
@@ -123,7 +112,7 @@ def _socket_answers() -> bool:
 def ensure_running(say: Any = None) -> None:
     """Start virtlogd, libvirtd, the network, the pool and the fake internet, once."""
     say = say or (lambda _msg: None)
-    with _lock():
+    with file_lock(paths.locks_dir() / "libvirt.lock"):
         if is_running():
             return
         if _socket_answers():
@@ -168,8 +157,6 @@ def _virsh_ok(*args: str) -> bool:
 
 
 def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> list[int]:
-    import subprocess
-
     with open(home() / f"{name}.log", "w") as log:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", NETNS, *cmd],  # ip execs: the PID is the daemon's
@@ -220,8 +207,6 @@ def dhcp_leases() -> str:
 
 
 def check_host_tools() -> None:
-    import shutil
-
     missing = [t for t in ("vagrant", "libvirtd", "virtlogd", "virsh", "qemu-system-x86_64")
                if shutil.which(t) is None]  # fmt: skip
     if missing:

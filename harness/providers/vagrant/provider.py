@@ -125,8 +125,8 @@ class VagrantProvider(Provider):
         return vagrant.Vagrant(
             root=str(VAGRANTFILE_DIR),
             env=self._env(state),
-            out_cm=lambda: _append(state.log),
-            err_cm=lambda: _append(state.log),
+            out_cm=vagrant.make_file_cm(state.log),
+            err_cm=vagrant.make_file_cm(state.log),
         )
 
     # -- up -------------------------------------------------------------------
@@ -330,20 +330,6 @@ def _abandoned(state: LabState, vm_running: bool) -> str | None:
     if state.data.get("status") == "running" and not vm_running:
         return "its VM is no longer running"
     return None
-
-
-class _append:
-    """A context manager python-vagrant can use for a subprocess's stdout/stderr."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> Any:
-        self.f = open(self.path, "a")
-        return self.f
-
-    def __exit__(self, *exc: object) -> None:
-        self.f.close()
 
 
 def _log(path: Path, line: str) -> None:
