@@ -9,20 +9,19 @@ Everything a lab owns is written to its state file *before* it is created, so
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 from harness import internet, paths
 from harness.errors import FwlabError, UsageError
 from harness.providers.base import Machine, Progress, Provider, check_name
 from harness.providers.nspawn import image, network
 from harness.providers.nspawn.network import LabNet
+from harness.providers.state import StateFile, load_all, owner
 from harness.ssh import SshEndpoint, generate_keypair
 from harness.util import (
     file_lock,
@@ -55,21 +54,11 @@ def labs_lock() -> AbstractContextManager[None]:
     return file_lock(paths.locks_dir() / "labs.lock")
 
 
-class LabState:
-    """The state file of one lab: what it owns, written before it is made."""
+class LabState(StateFile):
+    """The state file of one nspawn lab: slot, PIDs, cgroups, mounts."""
 
     def __init__(self, name: str):
-        self.name = name
-        self.dir = paths.lab_dir(name)
-        self.file = self.dir / "lab.json"
-        self.data: dict[str, Any] = {}
-        if self.file.exists():
-            self.data = json.loads(self.file.read_text())
-
-    def save(self) -> None:
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        tmp.rename(self.file)
+        super().__init__(name, paths.labs_dir())
 
     @property
     def net(self) -> LabNet:
@@ -78,10 +67,6 @@ class LabState:
     @property
     def root(self) -> Path:
         return self.dir / "root"
-
-    @property
-    def ssh_config_path(self) -> Path:
-        return self.dir / "ssh_config"
 
     def endpoint(self) -> SshEndpoint:
         return SshEndpoint(
@@ -144,7 +129,7 @@ class NspawnProvider(Provider):
                 "status": "creating",
                 "ephemeral": ephemeral,
                 # The fwlab process making it: while it lives, gc leaves a "creating" lab alone.
-                "owner": [os.getpid(), proc_start_time(os.getpid()) or 0],
+                "owner": owner(),
                 "pids": {},
                 "cgroups": [],
             }
@@ -345,17 +330,7 @@ class NspawnProvider(Provider):
         return [self.status(s.name) for s in self._states()]
 
     def _states(self) -> list[LabState]:
-        if not paths.labs_dir().exists():
-            return []
-        found = []
-        for lab in sorted(paths.labs_dir().iterdir()):
-            try:
-                state = LabState(lab.name)
-            except (OSError, ValueError):
-                continue
-            if state.data.get("made_by") == "fwlab":
-                found.append(state)
-        return found
+        return load_all(paths.labs_dir(), LabState)
 
     def gc(self, progress: Progress | None = None) -> list[str]:
         """Remove what interrupted runs left behind, and only that.
@@ -366,7 +341,8 @@ class NspawnProvider(Provider):
         say = progress or (lambda _msg: None)
         removed: list[str] = []
         for state in self._states():
-            why = _abandoned(state)
+            nspawn = state.data.get("pids", {}).get("nspawn")
+            why = state.abandoned(bool(nspawn) and is_same_process(*nspawn))
             if why:
                 say(f"lab {state.name}: {why}")
                 removed += self._destroy(state)
@@ -387,20 +363,6 @@ class NspawnProvider(Provider):
             if peak.exists():
                 return int(peak.read_text())
         return None
-
-
-def _abandoned(state: LabState) -> str | None:
-    """Why the lab is a leftover, or None if someone may still be using it."""
-    owner = state.data.get("owner") or [0, None]
-    owner_alive = is_same_process(owner[0], owner[1])
-    nspawn = state.data.get("pids", {}).get("nspawn")
-    if state.data.get("status") != "running" and not owner_alive:
-        return "the fwlab process creating it is gone"
-    if state.data.get("ephemeral") and not owner_alive:
-        return "the fwlab run it belonged to is gone"
-    if state.data.get("status") == "running" and not (nspawn and is_same_process(*nspawn)):
-        return "its machine is no longer running"
-    return None
 
 
 # -- cgroups -----------------------------------------------------------------

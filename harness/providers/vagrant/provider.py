@@ -13,13 +13,11 @@ Vagrantfile serves many labs. Snapshots let a re-run skip provisioning.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import vagrant
 
@@ -27,9 +25,9 @@ from harness import paths
 from harness.errors import FwlabError, UsageError
 from harness.providers.base import Machine, Progress, Provider, check_name
 from harness.providers.nspawn import image
+from harness.providers.state import StateFile, load_all, owner
 from harness.providers.vagrant import box, libvirt
 from harness.ssh import SshEndpoint
-from harness.util import is_same_process, proc_start_time
 
 VAGRANTFILE_DIR = Path(__file__).resolve().parents[3]  # the repository's root
 DEFAULT_BOX = "centos/8"  # the design card's machine (VirtualBox)
@@ -54,25 +52,11 @@ def backend() -> str:
     return "virtualbox" if shutil.which("VBoxManage") else "libvirt"
 
 
-class LabState:
-    """One vagrant lab's state file, written before the VM is made."""
+class LabState(StateFile):
+    """One vagrant lab's state file: its backend, box and snapshots."""
 
     def __init__(self, name: str):
-        self.name = name
-        self.dir = labs_dir() / name
-        self.file = self.dir / "lab.json"
-        self.data: dict[str, Any] = {}
-        if self.file.exists():
-            self.data = json.loads(self.file.read_text())
-
-    def save(self) -> None:
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        tmp.rename(self.file)
-
-    @property
-    def ssh_config_path(self) -> Path:
-        return self.dir / "ssh_config"
+        super().__init__(name, labs_dir())
 
     @property
     def log(self) -> Path:
@@ -180,7 +164,6 @@ class VagrantProvider(Provider):
             state.dir.mkdir()
         except FileExistsError:
             raise UsageError(f"lab name {name!r} is already taken") from None
-        me = os.getpid()
         state.data = {
             "made_by": "fwlab",
             "provider": self.name,
@@ -188,7 +171,7 @@ class VagrantProvider(Provider):
             "box": self.box,
             "status": "creating",
             "ephemeral": ephemeral,
-            "owner": [me, proc_start_time(me)],
+            "owner": owner(),
             "snapshots": [],
         }
         state.save()
@@ -295,41 +278,19 @@ class VagrantProvider(Provider):
         return [self.status(s.name) for s in self._states()]
 
     def _states(self) -> list[LabState]:
-        if not labs_dir().is_dir():
-            return []
-        found = []
-        for folder in sorted(labs_dir().iterdir()):
-            try:
-                state = LabState(folder.name)
-            except (OSError, ValueError):
-                continue
-            if state.data.get("made_by") == "fwlab":
-                found.append(state)
-        return found
+        return load_all(labs_dir(), LabState)
 
     def gc(self, progress: Progress | None = None) -> list[str]:
         say = progress or (lambda _msg: None)
         removed: list[str] = []
         for state in self._states():
-            why = _abandoned(state, self._vm_running(state))
+            why = state.abandoned(self._vm_running(state))
             if why:
                 say(f"vagrant lab {state.name}: {why}")
                 removed += self._destroy(state)
         removed += box.remove_stale_builds()
         removed += self._stop_libvirt_if_idle()
         return removed
-
-
-def _abandoned(state: LabState, vm_running: bool) -> str | None:
-    owner = state.data.get("owner") or [0, None]
-    owner_alive = is_same_process(owner[0], owner[1])
-    if state.data.get("status") != "running" and not owner_alive:
-        return "the fwlab process creating it is gone"
-    if state.data.get("ephemeral") and not owner_alive:
-        return "the fwlab run it belonged to is gone"
-    if state.data.get("status") == "running" and not vm_running:
-        return "its VM is no longer running"
-    return None
 
 
 def _log(path: Path, line: str) -> None:
