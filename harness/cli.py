@@ -477,7 +477,7 @@ def lab_start(lab: str, step: int, name: str | None, provider: str) -> None:
     name = name or lab
     machine = prov.up(name, progress=say, ephemeral=True)
     try:
-        _provision(machine, ws.start["docker"], ws.start["firewalld"])
+        _provision(prov, machine, ws.start["docker"], ws.start["firewalld"])
         assert machine.ssh is not None and machine.ssh_config_path is not None
         host = machine.ssh.testinfra(machine.ssh_config_path)
         for earlier in ws.steps[: step - 1]:
