@@ -1,12 +1,14 @@
-"""Capture a packet trace on a lab machine while a probe runs.
+"""Trace packets on a lab machine while probes run.
 
-The seed's way: a TRACE rule in raw PREROUTING, read with `xtables-monitor
---trace`; `nft monitor trace` listens at the same time (iptables-nft's TRACE
-sets nftrace, which both print). The rule is narrowed to the probe's source
-subnet, and to TCP SYNs and DNS queries: a broad rule drowns the monitor ("No buffer space
-available"). The script removes its rule and stops its monitors on every
-exit path, and `cleanup_command()` does it again from outside if the SSH
-session itself was cut.
+The seed's way, made narrow enough to trace several probes at once: TRACE rules in raw
+PREROUTING, one pair per probe, matching only that probe's packets (its container's MAC
+address, or its destination when it comes from outside the lab): new TCP connections,
+and every non-TCP packet (DNS queries, ICMP echoes). `xtables-monitor --trace` and
+`nft monitor trace` listen meanwhile; both captures are read with the same parser, and
+each probe gets the packets that match its selector.
+
+Every rule carries the comment `fwlab-trace`; `stop()` removes them and the monitors on
+every path, and `cleanup_command()` removes any rule left by a cut connection.
 """
 
 from __future__ import annotations
@@ -15,103 +17,120 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from harness.models import TraceVerdict
-from harness.trace.diagnose import Analysis, analyse
+from harness.models import PacketTrace
+from harness.trace import Capture, analyse
 
-MONITOR_SECONDS = 20
 WORKDIR = "/run/fwlab-trace"
+COMMENT = "fwlab-trace"
 
-SCRIPT = """\
-set -u
-tcp="-p tcp -s {subnet} --syn -m comment --comment fwlab-trace -j TRACE"
-dns="-p udp -s {subnet} --dport 53 -m comment --comment fwlab-trace -j TRACE"
+
+@dataclass(frozen=True)
+class Selector:
+    """Which packets belong to one probe."""
+
+    mac: str = ""  # the probe container's MAC address
+    dst: str = ""  # or, from outside the lab: where it goes
+    dport: str = ""
+
+    def rules(self) -> list[str]:
+        if self.mac:
+            match = f"-m mac --mac-source {self.mac}"
+            return [f"-p tcp --syn {match}", f"! -p tcp {match}"]
+        port = f" --dport {self.dport}" if self.dport else ""
+        return [f"-d {self.dst} -p tcp --syn{port}", f"-d {self.dst} ! -p tcp"]
+
+    def flow(self) -> dict[str, str]:
+        return {"mac": self.mac} if self.mac else {"dst": self.dst, "dport": self.dport}
+
+
+START = """\
+set -e
 mkdir -p {workdir}
-cleanup() {{
-    while iptables -t raw -D PREROUTING $tcp 2>/dev/null; do :; done
-    while iptables -t raw -D PREROUTING $dns 2>/dev/null; do :; done
-    kill $XT $NFT 2>/dev/null
-    wait $XT $NFT 2>/dev/null
-}}
-trap cleanup EXIT
-trap 'exit 129' HUP INT TERM
-timeout {seconds} stdbuf -oL xtables-monitor --trace > {workdir}/xt.txt 2>&1 &
-XT=$!
-timeout {seconds} stdbuf -oL nft monitor trace > {workdir}/nft.txt 2>&1 &
-NFT=$!
-iptables -t raw -I PREROUTING 1 $tcp
-iptables -t raw -I PREROUTING 1 $dns
-# A silently dropped probe would run until its own timeout; once both monitors
-# have printed a drop there is nothing more to learn, so stop it then (bounded:
-# at most the probe's own timeout). The monitors subscribe within milliseconds,
-# long before a container starts; still, probe once more if nothing was traced.
-for attempt in 1 2; do
-    {probe} >/dev/null 2>&1 &
-    PROBE=$!
-    while kill -0 $PROBE 2>/dev/null; do
-        if grep -qE '{dropped_xt}' {workdir}/xt.txt && grep -qE '{dropped_nft}' {workdir}/nft.txt
-        then
-            kill $PROBE 2>/dev/null
-            break
-        fi
-        sleep 0.1
-    done
-    wait $PROBE 2>/dev/null
-    if grep -qE '{decided}' {workdir}/xt.txt {workdir}/nft.txt; then
-        break
-    fi
+nohup timeout {seconds} stdbuf -oL xtables-monitor --trace > {workdir}/xt.txt 2>&1 < /dev/null &
+echo $! > {workdir}/xt.pid
+nohup timeout {seconds} stdbuf -oL nft monitor trace > {workdir}/nft.txt 2>&1 < /dev/null &
+echo $! > {workdir}/nft.pid
+"""
+STOP = """\
+kill $(cat {workdir}/xt.pid {workdir}/nft.pid 2>/dev/null) 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    kill -0 $(cat {workdir}/xt.pid {workdir}/nft.pid 2>/dev/null) 2>/dev/null || break
+    sleep 0.1
 done
 """
 
 
-@dataclass
-class Capture:
-    xtables: Analysis
-    nft: Analysis
-    xtables_text: str
-    nft_text: str
-
-    @property
-    def verdict(self) -> TraceVerdict | None:
-        """The most telling verdict: a final one from a complete capture first, and
-        xtables-monitor's (the seed's tool) before nft's when both are as good."""
-        found = [v for v in (self.xtables.verdict, self.nft.verdict) if v is not None]
-        found.sort(key=lambda v: (not v.is_final, bool(v.warnings)))  # stable: xt first
-        return found[0] if found else None
-
-
-def capture_command(probe: str, subnet: str, seconds: int = MONITOR_SECONDS) -> str:
-    script = SCRIPT.format(
-        subnet=subnet,
-        workdir=WORKDIR,
-        seconds=seconds,
-        probe=probe,
-        dropped_xt=r"TRACE: .*:(rule|policy):[^ ]*:?DROP",
-        dropped_nft=r"\(verdict drop\)|policy drop",
-        decided=r"TRACE: .*:(rule|policy):.*(DROP|ACCEPT)|verdict (drop|accept)",
-    )
-    return f"sh -c {shlex.quote(script)}"
-
-
 def cleanup_command() -> str:
-    """Delete every fwlab TRACE rule, whatever subnet it was narrowed to."""
+    """Delete every fwlab TRACE rule, whatever it matched."""
     return (
-        "iptables -t raw -S PREROUTING | grep -- '--comment fwlab-trace' | sed 's/^-A/-D/' "
-        "| while read -r rule; do eval iptables -t raw $rule; done; true"
+        f"iptables -w -t raw -S PREROUTING 2>/dev/null | grep -- '--comment {COMMENT}' "
+        "| sed 's/^-A/-D/' | while read -r rule; do eval iptables -w -t raw $rule; done; true"
     )
 
 
-def capture(host: Any, probe: str, subnet: str, seconds: int = MONITOR_SECONDS) -> Capture:
-    """Run probe with tracing on; always leaves the machine's ruleset as it was."""
-    try:
-        host.run(capture_command(probe, subnet, seconds))
-        xt = host.run(f"cat {WORKDIR}/xt.txt").stdout
-        nft = host.run(f"cat {WORKDIR}/nft.txt").stdout
-    finally:
-        host.run(cleanup_command())
-        host.run(f"rm -rf {WORKDIR}")
-    return Capture(analyse(xt), analyse(nft), xt, nft)
+class Monitors:
+    """Both monitors, listening on one machine for at most `seconds`."""
+
+    def __init__(self, host: Any, seconds: int):
+        self.host = host
+        self.seconds = seconds
+        self.selectors: list[Selector] = []
+
+    def start(self, selectors: list[Selector]) -> None:
+        """Start both monitors, then add every selector's rules: one command."""
+        self.selectors = list(selectors)
+        rules = [
+            f"iptables -w -t raw -I PREROUTING 1 {rule} -m comment --comment {COMMENT} -j TRACE"
+            for selector in self.selectors
+            for rule in selector.rules()
+        ]
+        script = START.format(workdir=WORKDIR, seconds=self.seconds) + "\n".join(rules) + "\n"
+        out = self.host.run(f"sh -c {shlex.quote(script)}")
+        if out.rc != 0:
+            self.stop()
+            raise RuntimeError(f"could not start tracing: {(out.stderr or out.stdout).strip()}")
+
+    def stop(self) -> tuple[str, str]:
+        """Stop listening; return (xtables-monitor output, nft monitor output)."""
+        try:
+            self.host.run(f"sh -c {shlex.quote(STOP.format(workdir=WORKDIR))}")
+            xt = self.host.run(f"cat {WORKDIR}/xt.txt").stdout
+            nft = self.host.run(f"cat {WORKDIR}/nft.txt").stdout
+        finally:
+            self.host.run(cleanup_command())
+            self.host.run(f"rm -rf {WORKDIR}")
+        return xt, nft
 
 
-def remaining_trace_rules(host: Any) -> int:
-    out = host.run("iptables -t raw -S PREROUTING").stdout
-    return sum(1 for line in out.splitlines() if "fwlab-trace" in line)
+@dataclass
+class Captured:
+    """The two monitors' captures, read."""
+
+    xtables: Capture
+    nft: Capture
+
+    @classmethod
+    def of(cls, xt_text: str, nft_text: str) -> Captured:
+        return cls(analyse(xt_text), analyse(nft_text))
+
+    def for_probe(self, selector: Selector, passed: bool) -> PacketTrace | None:
+        """The probe's telling packet: the one that was blocked, else the last one decided
+        (the connection after its name lookup). nft's capture first (it shows a reject as
+        a reject); xtables-monitor's when nft's decides nothing."""
+        best = None
+        for capture in (self.nft, self.xtables):
+            mine = capture.select(**selector.flow())
+            trace = _telling(mine, passed)
+            if trace is not None and trace.final:
+                return trace
+            best = best or trace
+        return best
+
+
+def _telling(capture: Capture, passed: bool) -> PacketTrace | None:
+    if not capture.packets:
+        return None
+    if not passed:
+        return capture.headline
+    decided = [p for p in capture.packets if p.final]
+    return decided[-1] if decided else capture.packets[-1]

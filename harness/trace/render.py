@@ -1,75 +1,70 @@
-"""Show a trace verdict in the terminal with rich."""
+"""Show captures and packet paths in a terminal (or a CI log) with rich."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
 
-from harness.models import TraceVerdict
+from harness.models import PacketTrace
 
-from .diagnose import Analysis
+from . import Capture
 
-_BLOCKING = ("drop", "reject")
-
-
-def verdict_line(verdict: TraceVerdict) -> str:
-    """One line, e.g. ``inet firewalld filter_FORWARD: drop (reject with icmpx type ...)``."""
-    line = f"{verdict.family} {verdict.table} {verdict.chain}: {verdict.verdict or '?'}"
-    if verdict.rule:
-        line += f" ({verdict.rule})"
-    return line
+MAX_SUMMARY = 30
 
 
-def verdict_style(verdict: TraceVerdict) -> str:
-    """``red`` for drop/reject, ``green`` for accept, ``yellow`` for anything else."""
-    if verdict.verdict in _BLOCKING:
-        return "red"
-    if verdict.verdict == "accept":
-        return "green"
-    return "yellow"
+def verdict_style(verdict: str) -> str:
+    return {"drop": "red", "reject": "red", "accept": "green"}.get(verdict, "yellow")
 
 
-def render_path(verdict: TraceVerdict, console: Console) -> None:
-    """Print the packet's path through the chains, the deciding hop highlighted, then the
-    diagnosis and warnings."""
-    style = verdict_style(verdict)
-    deciding = f"{verdict.family} {verdict.table} {verdict.chain}"
-    # The deciding hop is its last visit: nothing follows a drop, and an accept is
-    # looked for as the last one of the filter stage.
-    marked = max((i for i, hop in enumerate(verdict.path) if hop == deciding), default=-1)
-    tool = f" ({escape(verdict.tool)})" if verdict.tool else ""
-    console.print(f"[bold]Packet path{tool}[/bold]")
-    width = len(str(len(verdict.path)))
-    for i, hop in enumerate(verdict.path):
+def decision_line(trace: PacketTrace) -> str:
+    """'REJECT in inet firewalld filter_FORWARD (reject with icmpx ...)', or why there is none."""
+    hop = trace.deciding
+    if hop is None or not trace.final:
+        return trace.note or "no final verdict in this capture"
+    rule = f" ({hop.rule})" if hop.rule and hop.rule != hop.verdict else ""
+    return f"{hop.verdict.upper()} in {hop.where}{rule}"
+
+
+def render_capture(capture: Capture, console: Console, packet: int | None = None) -> None:
+    """The packet summary, then the headline packet's (or `packet`'s) path."""
+    tools = ", ".join(capture.tools) or "no trace lines"
+    count = len(capture.packets)
+    console.print(f"[bold]{count} packet{'s' if count != 1 else ''}[/bold] ({escape(tools)})")
+    head = capture.headline
+    for i, trace in enumerate(capture.packets[:MAX_SUMMARY], start=1):
+        mark = "=>" if trace is head else "  "
+        style = (
+            verdict_style(trace.deciding.verdict) if trace.final and trace.deciding else "yellow"
+        )
+        console.print(
+            f"{mark} #{i} {escape(trace.packet)}  [{style}]{escape(decision_line(trace))}[/{style}]"
+        )
+    if count > MAX_SUMMARY:
+        console.print(f"   ... {count - MAX_SUMMARY} more packets")
+    shown = capture.packets[packet - 1] if packet else head
+    if shown is not None:
+        number = capture.packets.index(shown) + 1
+        console.print()
+        console.print(f"[bold]Packet #{number}:[/bold] {escape(shown.packet)}")
+        render_path(shown, console)
+    for warning in capture.warnings:
+        console.print(f"[bold yellow]Warning:[/bold yellow] {escape(warning)}")
+
+
+def render_path(trace: PacketTrace, console: Console) -> None:
+    """The packet's hops, the deciding one marked, then the verdict and the diagnosis."""
+    width = len(str(len(trace.hops)))
+    for i, hop in enumerate(trace.hops):
         num = f"{i + 1:>{width}}"
-        if i == marked:
+        did = f"{hop.verdict} ({hop.rule})" if hop.rule and hop.rule != hop.verdict else hop.verdict
+        if i == trace.decision and trace.final:
+            style = verdict_style(hop.verdict)
             console.print(
-                f"  [{style}]=> {num}  [bold]{escape(hop)}[/bold]  "
-                f"{escape(verdict.verdict)}[/{style}]"
+                f"  [{style}]=> {num}  [bold]{escape(hop.where)}[/bold]  {escape(did)}[/{style}]"
             )
         else:
-            console.print(f"     {num}  {escape(hop)}", style="dim")
-    if marked < 0:
-        console.print(f"  [{style}]=> [bold]{escape(deciding)}[/bold][/{style}]")
-    console.print(f"[bold]Verdict:[/bold] [{style}]{escape(verdict_line(verdict))}[/{style}]")
-    if verdict.diagnosis:
-        console.print(f"[bold]Diagnosis:[/bold] {escape(verdict.diagnosis)}")
-    _render_warnings(verdict.warnings, console)
-
-
-def render_analysis(analysis: Analysis, console: Console) -> None:
-    """Like :func:`render_path`, but also copes with a trace that decided nothing."""
-    if analysis.verdict is not None:
-        render_path(analysis.verdict, console)
-        return
-    trace = analysis.trace
-    if trace.packets:
-        console.print("[yellow]No verdict: the traced packets carry no rule verdicts.[/yellow]")
-    else:
-        console.print("[yellow]No traced packets found.[/yellow]")
-    _render_warnings(analysis.warnings, console)
-
-
-def _render_warnings(warnings: list[str], console: Console) -> None:
-    for warning in warnings:
-        console.print(f"[bold yellow]Warning:[/bold yellow] {escape(warning)}")
+            console.print(f"     {num}  {escape(hop.where)}  {escape(did)}", style="dim")
+    style = verdict_style(trace.deciding.verdict) if trace.final and trace.deciding else "yellow"
+    console.print(f"[bold]Verdict:[/bold] [{style}]{escape(decision_line(trace))}[/{style}]")
+    if trace.diagnosis:
+        console.print(f"[bold]Diagnosis:[/bold] {escape(trace.diagnosis)}")

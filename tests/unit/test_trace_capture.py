@@ -1,329 +1,302 @@
-"""harness.trace.capture: the capture script, its cleanup, and capture() with fake hosts.
-
-The script is also run for real with `sh`, against stub iptables / xtables-monitor /
-nft / timeout / stdbuf commands that keep their "ruleset" in a file: no root, no
-netfilter, and the trap's cleanup is seen to remove exactly what was inserted.
-"""
+"""harness.trace.capture: the TRACE rules for each probe, the monitors on a lab machine
+(with a fake host that records commands), and which traced packet tells a probe's story."""
 
 from __future__ import annotations
 
 import os
-import re
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from harness.trace import capture as capture_mod
+from harness.models import Rule
 from harness.trace.capture import (
-    MONITOR_SECONDS,
+    COMMENT,
     WORKDIR,
-    Capture,
-    capture,
-    capture_command,
+    Captured,
+    Monitors,
+    Selector,
     cleanup_command,
-    remaining_trace_rules,
 )
+from harness.trace.parse import TOOL_NFT, TOOL_XT
 
-DATA = Path(__file__).resolve().parent / "data" / "traces" / "debian11-firewalld-0.9.3"
-SUBNET = "172.17.0.0/16"
-PROBE = "timeout -k 2 9 docker run --rm --init fwlab/probe:0123456789ab wget http://x/"
-
-
-def script_of(command: str) -> str:
-    """The script inside `sh -c '<script>'`."""
-    argv = shlex.split(command)
-    assert argv[:2] == ["sh", "-c"]
-    assert len(argv) == 3
-    return argv[2]
+MAC_A = "02:42:ac:11:00:03"  # a probe on docker0, which is in no firewalld zone
+MAC_B = "02:42:ac:12:00:02"  # a probe on a bridge in firewalld's zone docker
 
 
-# -- the command --------------------------------------------------------------------------
-def test_capture_command_is_one_sh_c_line() -> None:
-    command = capture_command(PROBE, SUBNET)
-    assert command.startswith("sh -c '")
-    script = script_of(command)
-    assert script.startswith("set -u\n")
+# -- Selector ---------------------------------------------------------------------------------
+def test_selector_by_mac_traces_new_tcp_connections_and_all_else() -> None:
+    assert Selector(mac=MAC_A).rules() == [
+        f"-p tcp --syn -m mac --mac-source {MAC_A}",
+        f"! -p tcp -m mac --mac-source {MAC_A}",
+    ]
+    assert Selector(mac=MAC_A).flow() == {"mac": MAC_A}
 
 
-def test_trace_rules_are_narrowed_to_the_subnet_and_commented() -> None:
-    script = script_of(capture_command(PROBE, SUBNET))
-    tcp = re.search(r'^tcp="(.*)"$', script, re.M)
-    dns = re.search(r'^dns="(.*)"$', script, re.M)
-    assert tcp and dns
-    assert tcp.group(1) == f"-p tcp -s {SUBNET} --syn -m comment --comment fwlab-trace -j TRACE"
-    assert dns.group(1) == (
-        f"-p udp -s {SUBNET} --dport 53 -m comment --comment fwlab-trace -j TRACE"
-    )
-    assert "iptables -t raw -I PREROUTING 1 $tcp" in script
-    assert "iptables -t raw -I PREROUTING 1 $dns" in script
+def test_selector_by_destination() -> None:
+    assert Selector(dst="203.0.113.10", dport="80").rules() == [
+        "-d 203.0.113.10 -p tcp --syn --dport 80",
+        "-d 203.0.113.10 ! -p tcp",
+    ]
+    assert Selector(dst="203.0.113.10").rules() == [
+        "-d 203.0.113.10 -p tcp --syn",
+        "-d 203.0.113.10 ! -p tcp",
+    ]
+    assert Selector(dst="203.0.113.10", dport="80").flow() == {
+        "dst": "203.0.113.10",
+        "dport": "80",
+    }
 
 
-def test_cleanup_trap_deletes_the_rules_and_stops_the_monitors() -> None:
-    script = script_of(capture_command(PROBE, SUBNET))
-    assert re.search(r"^trap cleanup EXIT\b", script, re.M)
-    body = re.search(r"^cleanup\(\) \{\n(.*?)^\}", script, re.M | re.S)
-    assert body
-    assert "iptables -t raw -D PREROUTING $tcp" in body.group(1)
-    assert "iptables -t raw -D PREROUTING $dns" in body.group(1)
-    assert "kill $XT $NFT" in body.group(1)
-    # The trap is set before any rule is inserted.
-    assert script.index("trap cleanup") < script.index("-I PREROUTING")
-
-
-def test_monitors_and_probe() -> None:
-    script = script_of(capture_command(PROBE, SUBNET))
-    assert f"timeout {MONITOR_SECONDS} stdbuf -oL xtables-monitor --trace > {WORKDIR}/xt.txt" in (
-        script
-    )
-    assert f"timeout {MONITOR_SECONDS} stdbuf -oL nft monitor trace > {WORKDIR}/nft.txt" in script
-    assert f"    {PROBE} >/dev/null 2>&1 &\n" in script  # in the background: stopped early
-    # Monitors listen before the rules go in, the probe runs after.
-    assert script.index("xtables-monitor") < script.index("-I PREROUTING") < script.index(PROBE)
-
-
-def test_probe_with_quotes_survives_the_quoting() -> None:
-    probe = "docker run --rm img sh -c 'wget -O - \"http://x/\"'"
-    assert f"    {probe} >/dev/null 2>&1 &\n" in script_of(capture_command(probe, SUBNET))
-
-
-@pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
-def test_script_is_valid_sh() -> None:
-    subprocess.run(["sh", "-n", "-c", script_of(capture_command(PROBE, SUBNET))], check=True)
-    subprocess.run(["sh", "-n", "-c", cleanup_command()], check=True)
-
-
-def test_cleanup_command_deletes_every_fwlab_trace_rule() -> None:
-    command = cleanup_command()
-    assert command.startswith("iptables -t raw -S PREROUTING | grep -- '--comment fwlab-trace'")
-    assert "sed 's/^-A/-D/'" in command
-    assert command.endswith("; true")
-
-
-# -- capture() with a recording host ------------------------------------------------------
+# -- Monitors, with a fake host -------------------------------------------------------------------
 @dataclass
-class Result:
+class Out:
+    rc: int = 0
     stdout: str = ""
     stderr: str = ""
-    rc: int = 0
 
 
 @dataclass
 class FakeHost:
-    """A testinfra-like host: records commands, answers `cat`s, can fail on call N."""
+    """Records every command; answers `cat` of the monitors' files, fails on request."""
 
-    xt: str = ""
-    nft: str = ""
-    fail_on: int | None = None  # 1-based index of the call that raises
+    files: dict[str, str] = field(default_factory=dict)
+    fail_start: bool = False
+    cat_raises: bool = False
     commands: list[str] = field(default_factory=list)
 
-    def run(self, command: str) -> Result:
-        self.commands.append(command)
-        if self.fail_on == len(self.commands):
-            raise ConnectionError("ssh: connection reset by peer")
-        if command == f"cat {WORKDIR}/xt.txt":
-            return Result(self.xt)
-        if command == f"cat {WORKDIR}/nft.txt":
-            return Result(self.nft)
-        return Result()
+    def run(self, cmd: str) -> Out:
+        self.commands.append(cmd)
+        if cmd.startswith("cat "):
+            if self.cat_raises:
+                raise ConnectionError("connection lost")
+            return Out(stdout=self.files.get(cmd[4:], ""))
+        if self.fail_start and "xtables-monitor --trace" in cmd:
+            return Out(rc=1, stderr="iptables v1.8.7 (nf_tables): Couldn't load target `TRACE'\n")
+        return Out()
 
 
-CLEANUP = [cleanup_command(), f"rm -rf {WORKDIR}"]
+def script_of(cmd: str) -> str:
+    argv = shlex.split(cmd)
+    assert argv[:2] == ["sh", "-c"] and len(argv) == 3, argv
+    return argv[2]
 
 
-@pytest.mark.parametrize("case", ["egress", "c2c"])
-def test_capture_of_nozone_traffic_finds_firewalld_filter_forward(case: str) -> None:
-    xt = (DATA / f"xt-nozone-{case}.txt").read_text()
-    nft = (DATA / f"nft-nozone-{case}.txt").read_text()
-    host = FakeHost(xt=xt, nft=nft)
-    result = capture(host, PROBE, SUBNET)
-    assert isinstance(result, Capture)
-    assert host.commands == [
-        capture_command(PROBE, SUBNET),
-        f"cat {WORKDIR}/xt.txt",
-        f"cat {WORKDIR}/nft.txt",
-        *CLEANUP,
-    ]
-    assert (result.xtables_text, result.nft_text) == (xt, nft)
-    verdict = result.verdict
-    assert verdict is not None
-    assert (verdict.table, verdict.chain, verdict.verdict) == (
-        "firewalld",
-        "filter_FORWARD",
-        "drop",
-    )
-    assert verdict.tool == "xtables-monitor"  # the seed's tool wins when both decided
-    assert result.nft.verdict is not None
-    assert result.nft.verdict.chain == "filter_FORWARD"
-
-
-def test_capture_falls_back_to_nft() -> None:
-    host = FakeHost(xt="", nft=(DATA / "nft-nozone-egress.txt").read_text())
-    verdict = capture(host, PROBE, SUBNET).verdict
-    assert verdict is not None
-    assert (verdict.tool, verdict.chain) == ("nft", "filter_FORWARD")
-
-
-def test_capture_with_nothing_traced_has_no_verdict() -> None:
+def test_start_is_one_command_monitors_first_then_each_selectors_rules() -> None:
     host = FakeHost()
-    result = capture(host, PROBE, SUBNET)
-    assert result.verdict is None
-    assert host.commands[-2:] == CLEANUP
+    selectors = [Selector(mac=MAC_A), Selector(dst="203.0.113.10", dport="80")]
+    Monitors(host, seconds=45).start(selectors)
+    (cmd,) = host.commands
+    script = script_of(cmd)
+    assert f"timeout 45 stdbuf -oL xtables-monitor --trace > {WORKDIR}/xt.txt" in script
+    assert f"timeout 45 stdbuf -oL nft monitor trace > {WORKDIR}/nft.txt" in script
+    rules = [line for line in script.splitlines() if line.startswith("iptables ")]
+    prefix = "iptables -w -t raw -I PREROUTING 1"
+    suffix = f"-m comment --comment {COMMENT} -j TRACE"
+    assert rules == [
+        f"{prefix} -p tcp --syn -m mac --mac-source {MAC_A} {suffix}",
+        f"{prefix} ! -p tcp -m mac --mac-source {MAC_A} {suffix}",
+        f"{prefix} -d 203.0.113.10 -p tcp --syn --dport 80 {suffix}",
+        f"{prefix} -d 203.0.113.10 ! -p tcp {suffix}",
+    ]
+    assert script.index("nft monitor trace") < script.index("-j TRACE")
+    assert script.startswith("set -e\n")
 
 
-@pytest.mark.parametrize("fail_on", [1, 2, 3])
-def test_capture_always_cleans_up(fail_on: int) -> None:
-    host = FakeHost(fail_on=fail_on)
+def test_start_script_is_valid_sh() -> None:
+    host = FakeHost()
+    Monitors(host, seconds=30).start([Selector(mac=MAC_A)])
+    result = subprocess.run(["sh", "-n", "-c", script_of(host.commands[0])], capture_output=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_failed_start_cleans_up_and_says_why() -> None:
+    host = FakeHost(fail_start=True)
+    with pytest.raises(RuntimeError, match="could not start tracing: .*Couldn't load target"):
+        Monitors(host, seconds=30).start([Selector(mac=MAC_A)])
+    assert cleanup_command() in host.commands
+    assert host.commands[-1] == f"rm -rf {WORKDIR}"
+
+
+def test_stop_returns_both_captures_and_cleans_up() -> None:
+    host = FakeHost(files={f"{WORKDIR}/xt.txt": "XT", f"{WORKDIR}/nft.txt": "NFT"})
+    monitors = Monitors(host, seconds=30)
+    monitors.start([Selector(mac=MAC_A)])
+    assert monitors.stop() == ("XT", "NFT")
+    stop, cat_xt, cat_nft, cleanup, rm = host.commands[1:]
+    assert "kill $(cat" in script_of(stop)
+    assert (cat_xt, cat_nft) == (f"cat {WORKDIR}/xt.txt", f"cat {WORKDIR}/nft.txt")
+    assert (cleanup, rm) == (cleanup_command(), f"rm -rf {WORKDIR}")
+
+
+def test_stop_cleans_up_even_when_the_connection_fails() -> None:
+    host = FakeHost(cat_raises=True)
     with pytest.raises(ConnectionError):
-        capture(host, PROBE, SUBNET)
-    assert host.commands[0] == capture_command(PROBE, SUBNET)
-    assert host.commands[fail_on:] == CLEANUP
+        Monitors(host, seconds=30).stop()
+    assert host.commands[-2:] == [cleanup_command(), f"rm -rf {WORKDIR}"]
 
 
-def test_remaining_trace_rules() -> None:
-    class Host:
-        def run(self, command: str) -> Result:
-            assert command == "iptables -t raw -S PREROUTING"
-            return Result(
-                "-P PREROUTING ACCEPT\n"
-                "-A PREROUTING -s 172.17.0.0/16 -p udp -m udp --dport 53"
-                " -m comment --comment fwlab-trace -j TRACE\n"
-                "-A PREROUTING -s 10.0.0.0/8 -j TRACE\n"
-                "-A PREROUTING -s 172.18.0.0/16 -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN"
-                " -m comment --comment fwlab-trace -j TRACE\n"
-            )
-
-    assert remaining_trace_rules(Host()) == 2
-
-
-# -- the script, run for real against stub commands ---------------------------------------
-STUB_IPTABLES = r"""#!/bin/sh
-# iptables -t raw (-I CHAIN N SPEC | -D CHAIN SPEC | -S CHAIN), ruleset kept in a file.
-echo "iptables $*" >> "$STUB_DIR/log"
-rules="$STUB_DIR/rules"
-touch "$rules"
-shift 2
-op=$1
-chain=$2
-shift 2
-case $op in
-    -I) shift; echo "$*" >> "$rules" ;;
-    -D)
-        grep -qxF -- "$*" "$rules" || exit 1
-        awk -v r="$*" '!done && $0 == r { done = 1; next } { print }' "$rules" > "$rules.new"
-        mv "$rules.new" "$rules"
-        ;;
-    -S)
-        echo "-P $chain ACCEPT"
-        while IFS= read -r rule; do echo "-A $chain $rule"; done < "$rules"
-        ;;
-esac
-"""
-STUB_DROP_ARG = '#!/bin/sh\nshift\nexec "$@"\n'  # timeout SECONDS ..., stdbuf -oL ...
-STUB_MONITOR = '#!/bin/sh\necho "$0 $*" >> "$STUB_DIR/log"\ncat "$STUB_DIR/{name}"\nexec sleep 30\n'
-STUB_PROBE = '#!/bin/sh\necho "probe $*" >> "$STUB_DIR/log"\nexit {rc}\n'
-
-
-@dataclass
-class LocalHost:
-    """Runs commands with sh on this machine, stubs first on PATH."""
-
-    stubs: Path
-    commands: list[str] = field(default_factory=list)
-
-    def run(self, command: str) -> Result:
-        self.commands.append(command)
-        env = dict(os.environ, PATH=f"{self.stubs}:{os.environ.get('PATH', '/usr/bin:/bin')}")
-        env["STUB_DIR"] = str(self.stubs)
-        done = subprocess.run(
-            ["sh", "-c", command], env=env, capture_output=True, text=True, timeout=20
-        )
-        return Result(done.stdout, done.stderr, done.returncode)
-
-    def rules(self) -> list[str]:
-        path = self.stubs / "rules"
-        return path.read_text().splitlines() if path.exists() else []
-
-    def log(self) -> list[str]:
-        return (self.stubs / "log").read_text().splitlines()
-
-
-def write_stub(folder: Path, name: str, text: str) -> None:
-    (folder / name).write_text(text)
-    (folder / name).chmod(0o755)
-
-
-@pytest.fixture
-def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalHost:
-    for tool in ("sh", "awk", "grep", "sleep", "cat", "mkdir", "mv", "rm"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"needs {tool}")
-    stubs = tmp_path / "stubs"
-    stubs.mkdir()
-    write_stub(stubs, "iptables", STUB_IPTABLES)
-    write_stub(stubs, "timeout", STUB_DROP_ARG)
-    write_stub(stubs, "stdbuf", STUB_DROP_ARG)
-    write_stub(stubs, "xtables-monitor", STUB_MONITOR.format(name="xt-fixture"))
-    write_stub(stubs, "nft", STUB_MONITOR.format(name="nft-fixture"))
-    write_stub(stubs, "probe-ok", STUB_PROBE.format(rc=0))
-    write_stub(stubs, "probe-fails", STUB_PROBE.format(rc=1))
-    shutil.copy(DATA / "xt-nozone-egress.txt", stubs / "xt-fixture")
-    shutil.copy(DATA / "nft-nozone-egress.txt", stubs / "nft-fixture")
-    monkeypatch.setattr(capture_mod, "WORKDIR", str(tmp_path / "work"))
-    return LocalHost(stubs)
-
-
-@pytest.mark.parametrize("probe", ["probe-ok", "probe-fails"])
-def test_script_leaves_no_rule_behind(local: LocalHost, probe: str) -> None:
-    result = capture(local, probe, SUBNET)
-    assert local.rules() == []
-    log = local.log()
-    inserted = [line for line in log if " -I PREROUTING 1 " in line]
-    assert len(inserted) == 2
-    assert all(f"-s {SUBNET}" in line and "--comment fwlab-trace" in line for line in inserted)
-    assert 1 <= sum(line.startswith("probe") for line in log) <= 2
-    # Each rule deleted once, then one failed -D each ends the delete loops.
-    assert sum(" -D PREROUTING " in line for line in log) == 4
-    # The monitors' output was read back and decided.
-    assert result.verdict is not None
-    assert (result.verdict.table, result.verdict.chain) == ("firewalld", "filter_FORWARD")
-    assert not Path(capture_mod.WORKDIR).exists()  # rm -rf ran
-
-
-def test_script_deletes_leftover_copies_of_its_rules(local: LocalHost) -> None:
-    spec = f"-p tcp -s {SUBNET} --syn -m comment --comment fwlab-trace -j TRACE"
-    (local.stubs / "rules").write_text(f"{spec}\n-s 10.0.0.0/8 -j TRACE\n{spec}\n")
-    local.run(capture_command("probe-ok", SUBNET))
-    assert local.rules() == ["-s 10.0.0.0/8 -j TRACE"]
-
-
-def test_cleanup_command_removes_rules_for_any_subnet(local: LocalHost) -> None:
-    (local.stubs / "rules").write_text(
-        "-s 172.18.0.0/16 -p tcp --syn -m comment --comment fwlab-trace -j TRACE\n"
-        "-s 10.0.0.0/8 -j TRACE\n"
-        "-s 172.19.0.0/16 -p udp --dport 53 -m comment --comment fwlab-trace -j TRACE\n"
+def test_cleanup_command_deletes_only_fwlab_trace_rules(tmp_path: Path) -> None:
+    """Run the cleanup with a stub iptables that lists raw PREROUTING and logs deletions."""
+    log = tmp_path / "deleted"
+    stub = tmp_path / "iptables"
+    stub.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        '  *" -S PREROUTING") cat <<EOF\n'
+        "-P PREROUTING ACCEPT\n"
+        f"-A PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m mac --mac-source {MAC_A} "
+        f"-m comment --comment {COMMENT} -j TRACE\n"
+        "-A PREROUTING -s 172.16.0.0/12 -p tcp -j TRACE\n"
+        f"-A PREROUTING -d 203.0.113.10/32 ! -p tcp -m comment --comment {COMMENT} -j TRACE\n"
+        "EOF\n"
+        "  ;;\n"
+        f'  *) echo "$*" >> {log} ;;\n'
+        "esac\n"
     )
-    assert remaining_trace_rules(local) == 2
-    assert local.run(cleanup_command()).rc == 0
-    assert local.rules() == ["-s 10.0.0.0/8 -j TRACE"]
-    assert remaining_trace_rules(local) == 0
-    assert local.run(cleanup_command()).rc == 0  # nothing left: still succeeds
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    result = subprocess.run(["sh", "-c", cleanup_command()], env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().splitlines() == [
+        f"-w -t raw -D PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m mac "
+        f"--mac-source {MAC_A} -m comment --comment {COMMENT} -j TRACE",
+        f"-w -t raw -D PREROUTING -d 203.0.113.10/32 ! -p tcp -m comment --comment {COMMENT} "
+        "-j TRACE",
+    ]
 
 
-def test_a_complete_final_verdict_beats_a_cut_short_capture() -> None:
-    from harness.trace.capture import Capture
-    from harness.trace.diagnose import analyse
+# -- Captured.for_probe ----------------------------------------------------------------------------
+SYN_A = (
+    f'iif "docker0" oif "eth0" ether saddr {MAC_A} ether daddr 02:42:d7:a5:eb:79 '
+    "ip saddr 172.17.0.3 ip daddr 203.0.113.10 ip dscp cs0 ip ecn not-ect ip ttl 63 ip id 22214 "
+    "ip protocol tcp ip length 60 tcp sport 60254 tcp dport 80 tcp flags == syn tcp window 64240"
+)
+PING_A = (
+    f'iif "docker0" ether saddr {MAC_A} ether daddr 02:42:d7:a5:eb:79 ip saddr 172.17.0.3 '
+    "ip daddr 172.17.0.1 ip dscp cs0 ip ecn not-ect ip ttl 64 ip id 40111 ip protocol icmp "
+    "ip length 84 icmp type echo-request icmp code net-unreachable icmp id 7 icmp sequence 1 "
+    "@th,64,96 0x4f1d7c6500000000a5e10d00"
+)
+DNS_B = (
+    f'iif "br-5d1c9e0a7b3f" oif "eth0" ether saddr {MAC_B} ether daddr 02:42:3b:8e:11:c0 '
+    "ip saddr 172.18.0.2 ip daddr 10.0.2.3 ip dscp cs0 ip ecn not-ect ip ttl 63 ip id 51234 "
+    "ip protocol udp ip length 56 udp sport 45678 udp dport 53 udp length 36 "
+    "@th,64,96 0x1a2b01000001000000000000"
+)
+SYN_B = (
+    f'iif "br-5d1c9e0a7b3f" oif "eth0" ether saddr {MAC_B} ether daddr 02:42:3b:8e:11:c0 '
+    "ip saddr 172.18.0.2 ip daddr 203.0.113.10 ip dscp cs0 ip ecn not-ect ip ttl 63 ip id 8802 "
+    "ip protocol tcp ip length 60 tcp sport 38114 tcp dport 80 tcp flags == syn tcp window 64240"
+)
 
-    broken = (DATA / "xt-broad-enobufs.txt").read_text()
-    good = (DATA / "nft-nozone-egress.txt").read_text()
-    cap = Capture(analyse(broken), analyse(good), broken, good)
-    assert cap.verdict is not None
-    assert (cap.verdict.tool, cap.verdict.chain) == ("nft", "filter_FORWARD")
-    assert cap.verdict.is_final and not cap.verdict.warnings
-    # Both complete and final: xtables-monitor's, the seed's tool, is preferred.
-    xt = (DATA / "xt-nozone-egress.txt").read_text()
-    both = Capture(analyse(xt), analyse(good), xt, good)
-    assert both.verdict is not None and both.verdict.tool == "xtables-monitor"
+
+def nft_lines(*rows: str) -> str:
+    return "\n".join(rows) + "\n"
+
+
+NFT_A_SYN = (
+    f"trace id 64925536 inet firewalld filter_FORWARD packet: {SYN_A}",
+    "trace id 64925536 inet firewalld filter_FORWARD rule jump filter_FORWARD_IN_ZONES "
+    "(verdict jump filter_FORWARD_IN_ZONES)",
+    "trace id 64925536 inet firewalld filter_FORWARD_IN_ZONES rule goto filter_FWDI_public "
+    "(verdict goto filter_FWDI_public)",
+    "trace id 64925536 inet firewalld filter_FWDI_public rule jump filter_FWDI_public_post "
+    "(verdict jump filter_FWDI_public_post)",
+    "trace id 64925536 inet firewalld filter_FORWARD rule reject with icmpx type "
+    "admin-prohibited (verdict drop)",
+)
+NFT_A_PING = (
+    f"trace id 1c2d3e4f inet firewalld filter_INPUT packet: {PING_A}",
+    "trace id 1c2d3e4f inet firewalld filter_INPUT rule jump filter_INPUT_ZONES "
+    "(verdict jump filter_INPUT_ZONES)",
+    "trace id 1c2d3e4f inet firewalld filter_INPUT_ZONES rule goto filter_IN_public "
+    "(verdict goto filter_IN_public)",
+    "trace id 1c2d3e4f inet firewalld filter_IN_public rule meta l4proto { icmp, ipv6-icmp } "
+    "accept (verdict accept)",
+)
+NFT_B = (
+    f"trace id 2a3b4c5d inet firewalld filter_FORWARD packet: {DNS_B}",
+    "trace id 2a3b4c5d inet firewalld filter_FORWARD_IN_ZONES rule iifname "
+    '"br-5d1c9e0a7b3f" goto filter_FWDI_docker (verdict goto filter_FWDI_docker)',
+    "trace id 2a3b4c5d inet firewalld filter_FWDI_docker rule accept (verdict accept)",
+    f"trace id 3b4c5d6e inet firewalld filter_FORWARD packet: {SYN_B}",
+    "trace id 3b4c5d6e inet firewalld filter_FORWARD_IN_ZONES rule iifname "
+    '"br-5d1c9e0a7b3f" goto filter_FWDI_docker (verdict goto filter_FWDI_docker)',
+    "trace id 3b4c5d6e inet firewalld filter_FWDI_docker rule accept (verdict accept)",
+)
+XT_A_SYN = (
+    "PACKET: 1 64925536 IN=docker0 OUT=eth0 NFPROTO=2 MACSRC=2:42:ac:11:0:3 "
+    "MACDST=2:42:d7:a5:eb:79 MACPROTO=0800 SRC=172.17.0.3 DST=203.0.113.10 LEN=60 TOS=0x0 "
+    "TTL=63 ID=22214DF SPORT=60254 DPORT=80 SYN ",
+    " TRACE: 1 64925536 firewalld:filter_FORWARD:rule:0x1e:JUMP:filter_FORWARD_IN_ZONES  ",
+    " TRACE: 1 64925536 firewalld:filter_FORWARD_IN_ZONES:rule:0x2c:GOTO:filter_FWDI_public  ",
+    " TRACE: 1 64925536 firewalld:filter_FWDI_public:rule:0x9a:JUMP:filter_FWDI_public_post  ",
+    " TRACE: 1 64925536 firewalld:filter_FORWARD:rule:0x27:DROP ",
+)
+XT_B_SYN = (
+    "PACKET: 1 3b4c5d6e IN=br-5d1c9e0a7b3f OUT=eth0 NFPROTO=2 MACSRC=2:42:ac:12:0:2 "
+    "MACDST=2:42:3b:8e:11:c0 MACPROTO=0800 SRC=172.18.0.2 DST=203.0.113.10 LEN=60 TOS=0x0 "
+    "TTL=63 ID=8802DF SPORT=38114 DPORT=80 SYN ",
+    " TRACE: 1 3b4c5d6e firewalld:filter_FORWARD_IN_ZONES:rule:0x2d:GOTO:filter_FWDI_docker  ",
+    " TRACE: 1 3b4c5d6e firewalld:filter_FWDI_docker:rule:0xab:ACCEPT  ",
+)
+NFT_ALL = nft_lines(*NFT_A_SYN, *NFT_B, *NFT_A_PING)
+XT_ALL = nft_lines(*XT_A_SYN, *XT_B_SYN)
+
+
+def test_failed_probe_gets_its_blocked_packet_from_nft() -> None:
+    captured = Captured.of(XT_ALL, NFT_ALL)
+    trace = captured.for_probe(Selector(mac=MAC_A), passed=False)
+    assert trace is not None
+    assert trace.tool == TOOL_NFT  # nft shows the reject as a reject; xtables-monitor as DROP
+    assert trace.rule == Rule("inet", "firewalld", "filter_FORWARD", "reject")
+    assert trace.flow["dport"] == "80"
+
+
+def test_passed_probe_gets_its_last_decided_packet() -> None:
+    captured = Captured.of(XT_ALL, NFT_ALL)
+    trace = captured.for_probe(Selector(mac=MAC_B), passed=True)
+    assert trace is not None
+    assert trace.tool == TOOL_NFT
+    assert (trace.flow["proto"], trace.flow["dport"]) == ("tcp", "80")  # not the DNS query
+    assert trace.rule == Rule("inet", "firewalld", "filter_FWDI_docker", "accept")
+
+
+def test_failed_probe_prefers_the_blocked_packet_over_a_later_accepted_one() -> None:
+    captured = Captured.of("", NFT_ALL)
+    trace = captured.for_probe(Selector(mac=MAC_A), passed=False)
+    assert trace is not None and trace.rule is not None and trace.rule.verdict == "reject"
+    last = captured.for_probe(Selector(mac=MAC_A), passed=True)
+    assert last is not None and last.flow["proto"] == "icmp"
+
+
+def test_xtables_monitor_when_nft_decides_nothing() -> None:
+    prerouting = SYN_A.replace(' oif "eth0"', "")
+    nft = nft_lines(
+        f"trace id 64925536 ip raw PREROUTING packet: {prerouting}",
+        "trace id 64925536 ip raw PREROUTING policy accept ",
+    )
+    captured = Captured.of(XT_ALL, nft)
+    trace = captured.for_probe(Selector(mac=MAC_A), passed=False)
+    assert trace is not None
+    assert trace.tool == TOOL_XT
+    assert trace.rule == Rule("inet", "firewalld", "filter_FORWARD", "drop")
+    # Neither decides: nft's packet, undecided, rather than nothing.
+    undecided = Captured.of("", nft).for_probe(Selector(mac=MAC_A), passed=False)
+    assert undecided is not None and undecided.tool == TOOL_NFT and not undecided.final
+
+
+def test_a_probe_with_no_traced_packet_gets_none() -> None:
+    captured = Captured.of(XT_ALL, NFT_ALL)
+    assert captured.for_probe(Selector(mac="02:42:ac:11:00:09"), passed=False) is None
+    assert Captured.of("", "").for_probe(Selector(mac=MAC_A), passed=True) is None
+
+
+def test_probe_from_outside_selected_by_destination() -> None:
+    captured = Captured.of(XT_ALL, NFT_ALL)
+    trace = captured.for_probe(Selector(dst="172.17.0.1"), passed=True)
+    assert trace is not None and trace.flow["proto"] == "icmp"
+    assert trace.rule == Rule("inet", "firewalld", "filter_IN_public", "accept")

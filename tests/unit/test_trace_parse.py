@@ -1,391 +1,567 @@
-"""Parsing of xtables-monitor --trace and nft monitor trace output (harness.trace.parse)."""
+"""harness.trace.parse: reading capture lines, one at a time, into events.
+
+Every line here is in the exact shape the tools print (nft monitor trace, xtables-monitor
+--trace of newer and older iptables, the kernel's TRACE and LOG lines in dmesg, dmesg -T,
+syslog and journal form), then as it arrives when pasted from a web page or a chat.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from harness.trace import Trace, normalize_verdict, parse_file, parse_text
-
-# Real captures, vendored from shared/fixtures/traces/ so that unit tests need nothing
-# outside the repository.
-DATA = Path(__file__).resolve().parent / "data" / "traces" / "debian11-firewalld-0.9.3"
-XT_FILES = [
-    "xt-nozone-egress.txt",
-    "xt-nozone-c2c.txt",
-    "xt-zonedocker.txt",
-    "xt-broad-enobufs.txt",
-]
-NFT_FILES = ["nft-nozone-egress.txt", "nft-nozone-c2c.txt", "nft-zonedocker.txt"]
-ALL_FILES = XT_FILES + NFT_FILES
-
-
-def shared_traces_dir() -> Path:
-    """shared/fixtures/traces: $FWLAB_SHARED if set, else the shared/ folder beside the repo."""
-    env = os.environ.get("FWLAB_SHARED")
-    shared = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
-    return shared / "fixtures" / "traces"
+from harness.trace.parse import (
+    TOOL_KLOG,
+    TOOL_KTRACE,
+    TOOL_NFT,
+    TOOL_XT,
+    Event,
+    clean,
+    log_flow,
+    normalize_mac,
+    normalize_verdict,
+    read,
+)
 
 
-def test_every_fixture_is_vendored() -> None:
-    assert sorted(p.name for p in DATA.glob("*.txt")) == sorted(ALL_FILES)
+def one(line: str) -> Event:
+    """The single event a line gives."""
+    lines = read(line)
+    assert lines.unrecognised == 0, line
+    assert len(lines.events) == 1, lines.events
+    return lines.events[0]
 
 
-@pytest.mark.parametrize("name", ALL_FILES)
-def test_vendored_fixture_matches_shared_copy(name: str) -> None:
-    shared = shared_traces_dir()
-    if not shared.is_dir():
-        pytest.skip(f"no shared fixtures at {shared} (set FWLAB_SHARED to compare)")
-    original = shared / DATA.name / name
-    assert original.read_bytes() == (DATA / name).read_bytes()
+# -- nft monitor trace -------------------------------------------------------------------
+NFT_PACKET = (
+    'trace id be722d32 ip raw PREROUTING packet: iif "docker0" ether saddr 02:42:ac:11:00:03 '
+    "ether daddr 02:42:d7:a5:eb:79 ip saddr 172.17.0.3 ip daddr 203.0.113.10 ip dscp cs0 "
+    "ip ecn not-ect ip ttl 64 ip id 22214 ip length 60 tcp sport 60254 tcp dport 80 "
+    "tcp flags == syn tcp window 64240 "
+)
 
 
-# -- every real capture ---------------------------------------------------------------
+def test_nft_packet_line() -> None:
+    ev = one(NFT_PACKET)
+    assert (ev.tool, ev.trace_id, ev.kind) == (TOOL_NFT, "be722d32", "packet")
+    assert (ev.family, ev.table, ev.chain) == ("ip", "raw", "PREROUTING")
+    assert ev.flow is not None
+    flow = ev.flow
+    assert (flow.iif, flow.oif, flow.mac) == ("docker0", "", "02:42:ac:11:00:03")
+    assert (flow.src, flow.dst, flow.ipid) == ("172.17.0.3", "203.0.113.10", "22214")
+    # No "ip protocol" word in a raw PREROUTING packet line: the L4 header says tcp.
+    assert (flow.proto, flow.sport, flow.dport, flow.flags) == ("tcp", "60254", "80", "syn")
 
 
-@pytest.mark.parametrize("name", ALL_FILES)
-def test_fixture_parses_completely(name: str) -> None:
-    trace = parse_file(DATA / name)
-    assert trace.unparsed == []
-    assert trace.events
-    assert trace.tool == ("nft" if name.startswith("nft-") else "xtables-monitor")
-    assert all(e.tool == trace.tool for e in trace.events)
-    # packets keeps every event, grouped, in order of first appearance
-    assert sum(len(evs) for evs in trace.packets.values()) == len(trace.events)
-    first_seen = list(dict.fromkeys(e.packet_id for e in trace.events))
-    assert list(trace.packets) == first_seen
-    for ev in trace.events:
-        assert ev.kind in ("packet", "rule", "policy", "return")
-        assert ev.verdict == ev.verdict.lower()
-        assert (ev.verdict == "") == (ev.kind == "packet")
-        if ev.kind != "packet":
-            assert ev.table and ev.chain
-        assert ev.family in ("ip", "ip6", "inet", "bridge")
-
-
-@pytest.mark.parametrize("name", ALL_FILES)
-def test_fixture_flags(name: str) -> None:
-    trace = parse_file(DATA / name)
-    assert trace.enobufs is (name == "xt-broad-enobufs.txt")
-    assert trace.lost_events is False
-
-
-def test_parse_file_accepts_str_path() -> None:
-    assert len(parse_file(str(DATA / "xt-zonedocker.txt")).events) == len(
-        parse_file(DATA / "xt-zonedocker.txt").events
+def test_nft_ipv6_packet_line_in_the_inet_family() -> None:
+    ev = one(
+        'trace id 0f500d9a inet fw4 raw_prerouting packet: iif "eth0.2" ether saddr '
+        "00:00:5E:00:53:b8 ether daddr 00:00:5E:00:53:e0 ip6 saddr 2001:470:971f:99::6 "
+        "ip6 daddr 2001:db8:1:2:3:4:5:6 ip6 dscp cs0 ip6 ecn not-ect ip6 hoplimit 54 "
+        "ip6 flowlabel 653951 ip6 nexthdr tcp ip6 length 40 tcp sport 43274 tcp dport 113 "
+        "tcp flags == syn tcp window 64660"
     )
+    assert (ev.family, ev.table, ev.chain) == ("inet", "fw4", "raw_prerouting")
+    assert ev.flow is not None
+    assert (ev.flow.src, ev.flow.dst) == ("2001:470:971f:99::6", "2001:db8:1:2:3:4:5:6")
+    assert (ev.flow.proto, ev.flow.sport, ev.flow.dport) == ("tcp", "43274", "113")
+    assert ev.flow.flowlabel == "653951"
+    assert ev.flow.mac == "00:00:5e:00:53:b8"
 
 
-# -- xtables-monitor ------------------------------------------------------------------
-
-
-def test_xt_packet_lines() -> None:
-    trace = parse_file(DATA / "xt-nozone-egress.txt")
-    assert list(trace.packets) == ["be722d32", "c57faf6f", "b983d617", "64925536"]
-    first = trace.events[0]
-    assert (first.kind, first.family, first.table, first.chain) == ("packet", "ip", "", "")
-    assert (first.iif, first.oif, first.src, first.dst) == (
-        "docker0",
-        "",
-        "172.17.0.3",
-        "203.0.113.10",
+def test_nft_bridge_family_packet_line() -> None:
+    ev = one(
+        'trace id a0369369 bridge filter trace_chain packet: iif "veth89eeb77" oif "veth1cd76c2" '
+        "ether saddr 02:42:ac:13:00:03 ether daddr 02:42:ac:13:00:02 ip saddr 172.19.0.3 "
+        "ip daddr 172.19.0.2 ip dscp cs0 ip ecn not-ect ip ttl 64 ip id 11143 ip protocol tcp "
+        "ip length 60 tcp sport 39771 tcp dport 80 tcp flags == syn tcp window 29200"
     )
-    assert (first.proto, first.dport) == ("tcp", "80")
-    info = trace.info("c57faf6f")
-    assert (info.iif, info.oif, info.src, info.dst, info.proto, info.dport) == (
-        "docker0",
-        "eth0",
-        "172.17.0.3",
-        "203.0.113.10",
-        "tcp",
-        "80",
-    )
-
-
-def test_xt_firewalld_drop_event() -> None:
-    trace = parse_file(DATA / "xt-nozone-egress.txt")
-    drops = [e for e in trace.packets["c57faf6f"] if e.blocks]
-    assert len(drops) == 1
-    drop = drops[0]
-    assert (drop.family, drop.table, drop.chain, drop.kind) == (
-        "inet",
-        "firewalld",
-        "filter_FORWARD",
-        "rule",
-    )
-    assert (drop.handle, drop.verdict, drop.rule, drop.target) == ("0x27", "drop", "", "")
-    assert drop.is_reject is False  # xtables-monitor shows no rule text for the inet table
-    assert drop.hop == "inet firewalld filter_FORWARD"
-
-
-def test_xt_rule_text_jump_goto_and_numeric_return() -> None:
-    trace = parse_file(DATA / "xt-nozone-egress.txt")
-    evs = trace.packets["c57faf6f"]
-    jump = next(e for e in evs if e.chain == "FORWARD" and e.verdict == "jump")
-    assert (jump.family, jump.table, jump.handle, jump.target) == (
-        "ip",
-        "filter",
-        "0x19d",
-        "DOCKER-USER",
-    )
-    assert jump.rule == "-4 -t filter -A FORWARD -j DOCKER-USER"
-    ret = next(e for e in evs if e.chain == "DOCKER-USER")
-    assert (ret.kind, ret.handle, ret.verdict) == ("rule", "0x194", "return")  # 0xfffffffb
-    accept = next(e for e in evs if e.chain == "FORWARD" and e.verdict == "accept")
-    assert accept.rule == "-4 -t filter -A FORWARD -i docker0 ! -o docker0 -j ACCEPT"
-    goto = next(e for e in evs if e.verdict == "goto")
-    assert (goto.chain, goto.target) == ("filter_FORWARD_IN_ZONES", "filter_FWDI_public")
-
-
-def test_xt_policy_lines() -> None:
-    trace = parse_file(DATA / "xt-nozone-egress.txt")
-    policy = trace.packets["be722d32"][2]
-    assert (policy.kind, policy.table, policy.chain, policy.verdict, policy.handle) == (
-        "policy",
-        "raw",
-        "PREROUTING",
-        "accept",
-        "",
-    )
-
-
-def test_xt_reused_trace_id_starts_a_new_packet() -> None:
-    # bad64a10 is used for the SYN (IP ID 35998) and later for another packet (ID 36000)
-    trace = parse_file(DATA / "xt-broad-enobufs.txt")
-    assert "bad64a10" in trace.packets and "bad64a10#2" in trace.packets
-    assert list(trace.packets).index("bad64a10") < list(trace.packets).index("bad64a10#2")
-    assert all(e.packet_id == "bad64a10#2" for e in trace.packets["bad64a10#2"])
-
-
-def test_xt_centos8_handle() -> None:
-    text = (
-        "PACKET: 1 5b2cf3a8 IN=docker0 OUT=enp0s3 NFPROTO=2 SRC=172.17.0.2 DST=93.184.216.34 "
-        "LEN=60 TOS=0x0 TTL=63 ID=1DF SPORT=40000 DPORT=443 SYN \n"
-        " TRACE: 1 5b2cf3a8 firewalld:filter_FORWARD:rule:0x93:DROP \n"
-    )
-    trace = parse_text(text)
-    ev = trace.events[-1]
-    assert (ev.packet_id, ev.family, ev.table, ev.chain) == (
-        "5b2cf3a8",
-        "inet",
-        "firewalld",
-        "filter_FORWARD",
-    )
-    assert (ev.handle, ev.verdict) == ("0x93", "drop")
-    assert trace.info("5b2cf3a8").oif == "enp0s3"
-
-
-def test_xt_older_format_with_fewer_fields() -> None:
-    # Older xtables-monitor: no rule text, the packet printed on the TRACE line itself with
-    # "PACKET: 0", a verdict without handle, a trace line without packet id.
-    text = "\n".join(
-        [
-            " TRACE: 2 0000beef raw:PREROUTING:rule:0x2:CONTINUE PACKET: 0 0000beef IN=docker0 "
-            "SRC=172.17.0.2 DST=1.1.1.1 LEN=60 TOS=0x0 TTL=64 ID=7DF SPORT=1 DPORT=53 SYN ",
-            " TRACE: 2 0000beef raw:PREROUTING:policy:ACCEPT ",
-            " TRACE: 2 0000beef filter:FORWARD:ACCEPT",
-            " TRACE: 2 filter:DOCKER:return:",
-            " TRACE: 1 0000beef firewalld:filter_FORWARD:rule:DROP",
-        ]
-    )
-    trace = parse_text(text)
-    assert trace.unparsed == []
-    assert trace.tool == "xtables-monitor"
-    assert list(trace.packets) == ["0000beef"]
-    kinds = [(e.kind, e.table, e.chain, e.verdict, e.handle) for e in trace.events]
-    assert kinds == [
-        ("packet", "raw", "PREROUTING", "", ""),
-        ("rule", "raw", "PREROUTING", "continue", "0x2"),
-        ("policy", "raw", "PREROUTING", "accept", ""),
-        ("rule", "filter", "FORWARD", "accept", ""),
-        ("return", "filter", "DOCKER", "return", ""),
-        ("rule", "firewalld", "filter_FORWARD", "drop", ""),
-    ]
-    packet = trace.events[0]
-    assert (packet.family, packet.iif, packet.src, packet.dport) == (
-        "ip",
-        "docker0",
-        "172.17.0.2",
-        "53",
-    )
-    assert trace.events[1].rule == ""
+    assert (ev.family, ev.table, ev.chain, ev.kind) == ("bridge", "filter", "trace_chain", "packet")
+    assert ev.flow is not None
+    assert (ev.flow.iif, ev.flow.oif) == ("veth89eeb77", "veth1cd76c2")
+    assert (ev.flow.src, ev.flow.dst, ev.flow.ipid) == ("172.19.0.3", "172.19.0.2", "11143")
 
 
 @pytest.mark.parametrize(
-    ("token", "expected"),
+    ("line", "kind", "verdict", "target", "handle"),
+    [
+        (
+            "trace id be722d32 ip raw PREROUTING rule meta l4proto tcp ip saddr 172.16.0.0/12 "
+            "tcp flags & (fin|syn|rst|ack) == syn counter packets 0 bytes 0 meta nftrace set 1 "
+            "(verdict continue)",
+            "rule", "continue", "", "",
+        ),
+        ("trace id be722d32 ip raw PREROUTING policy accept ", "policy", "accept", "", ""),
+        ("trace id c57faf6f ip filter DOCKER-USER verdict continue", "return", "continue", "", ""),
+        ("trace id c57faf6f ip filter DOCKER-USER verdict return", "return", "return", "", ""),
+        (
+            "trace id c57faf6f ip filter FORWARD rule counter packets 86 bytes 6445 jump "
+            "DOCKER-USER (verdict jump DOCKER-USER)",
+            "rule", "jump", "DOCKER-USER", "",
+        ),
+        (
+            "trace id c57faf6f inet firewalld filter_FORWARD_IN_ZONES rule goto filter_FWDI_public "
+            "(verdict goto filter_FWDI_public)",
+            "rule", "goto", "filter_FWDI_public", "",
+        ),
+        (
+            "trace id 64925536 ip filter FORWARD unknown rule handle 12 (verdict accept)",
+            "rule", "accept", "", "12",
+        ),
+        (
+            "trace id 64925536 inet firewalld filter_FORWARD rule reject with icmpx type "
+            "admin-prohibited (verdict drop)",
+            "rule", "reject", "", "",
+        ),
+        (
+            "trace id 9c01f8 inet filter allowed_dnats rule drop (verdict drop)",
+            "rule", "drop", "", "",
+        ),
+        (
+            "trace id 2acc218b ip filter input_filter policy accept meta mark 0x00000001 ",
+            "policy", "accept", "", "",
+        ),
+    ],
+)  # fmt: skip
+def test_nft_rule_policy_and_verdict_lines(
+    line: str, kind: str, verdict: str, target: str, handle: str
+) -> None:
+    ev = one(line)
+    assert ev.tool == TOOL_NFT
+    assert (ev.kind, ev.verdict, ev.target, ev.handle) == (kind, verdict, target, handle)
+
+
+def test_nft_reject_shown_as_drop_is_a_reject_and_keeps_its_rule() -> None:
+    ev = one(
+        "trace id 64925536 inet firewalld filter_FORWARD rule reject with icmpx type "
+        "admin-prohibited (verdict drop)"
+    )
+    assert ev.verdict == "reject"
+    assert ev.rule == "reject with icmpx type admin-prohibited"
+    assert (ev.family, ev.table, ev.chain) == ("inet", "firewalld", "filter_FORWARD")
+
+
+def test_nft_unknown_rule_handle() -> None:
+    ev = one("trace id 64925536 ip filter FORWARD unknown rule handle 12 (verdict accept)")
+    assert (ev.kind, ev.verdict, ev.handle) == ("rule", "accept", "12")
+    assert ev.rule == "unknown rule handle 12"
+
+
+def test_nft_line_without_the_family_word() -> None:
+    ev = one('trace id 32 t PRE_RAW packet: iif "enp0s3" ether saddr 08:00:27:4a:1c:9e')
+    assert (ev.trace_id, ev.family, ev.table, ev.chain, ev.kind) == (
+        "32",
+        "",
+        "t",
+        "PRE_RAW",
+        "packet",
+    )
+    ev = one("trace id 32 t public_in rule tcp dport 443 accept (verdict accept)")
+    assert (ev.family, ev.table, ev.chain, ev.verdict) == ("", "t", "public_in", "accept")
+
+
+def test_nft_conntrack_lines_are_recognised_but_give_no_event() -> None:
+    lines = read("trace id 32 t PRE_MANGLE conntrack: ct direction original ct state new ct id 26")
+    assert lines.events == [] and lines.unrecognised == 0
+
+
+# -- xtables-monitor --trace ---------------------------------------------------------------
+def test_xtables_monitor_newer_packet_and_trace_lines() -> None:
+    lines = read(
+        "PACKET: 2 c57faf6f IN=docker0 OUT=eth0 MACSRC=2:42:ac:11:0:3 MACDST=2:42:d7:a5:eb:79 "
+        "MACPROTO=0800 SRC=172.17.0.3 DST=203.0.113.10 LEN=60 TOS=0x0 TTL=63 ID=22214DF "
+        "SPORT=60254 DPORT=80 SYN \n"
+        " TRACE: 2 c57faf6f filter:FORWARD:rule:0x18d:ACCEPT  -4 -t filter -A FORWARD "
+        "-i docker0 ! -o docker0 -j ACCEPT\n"
+    )
+    assert lines.unrecognised == 0 and lines.tools == [TOOL_XT]
+    packet, rule = lines.events
+    assert (packet.kind, packet.trace_id, packet.family) == ("packet", "c57faf6f", "ip")
+    assert packet.flow is not None
+    flow = packet.flow
+    assert (flow.iif, flow.oif, flow.mac) == ("docker0", "eth0", "02:42:ac:11:00:03")
+    assert (flow.src, flow.dst, flow.proto) == ("172.17.0.3", "203.0.113.10", "tcp")
+    assert (flow.sport, flow.dport, flow.ipid, flow.flags) == ("60254", "80", "22214", "syn")
+    assert (rule.kind, rule.trace_id, rule.family, rule.table, rule.chain) == (
+        "rule",
+        "c57faf6f",
+        "ip",
+        "filter",
+        "FORWARD",
+    )
+    assert (rule.verdict, rule.handle) == ("accept", "0x18d")
+    assert rule.rule == "-4 -t filter -A FORWARD -i docker0 ! -o docker0 -j ACCEPT"
+
+
+@pytest.mark.parametrize(
+    ("line", "family", "table", "chain", "kind", "verdict", "target"),
+    [
+        (" TRACE: 1 c57faf6f firewalld:filter_FORWARD:rule:0x27:DROP ",
+         "inet", "firewalld", "filter_FORWARD", "rule", "drop", ""),
+        (" TRACE: 2 be722d32 raw:PREROUTING:policy:ACCEPT ",
+         "ip", "raw", "PREROUTING", "policy", "accept", ""),
+        (" TRACE: 2 0427ffe5 raw:OUTPUT:return:", "ip", "raw", "OUTPUT", "return", "return", ""),
+        (" TRACE: 2 c57faf6f filter:FORWARD:rule:0x19d:JUMP:DOCKER-USER  -4 -t filter -A "
+         "FORWARD -j DOCKER-USER", "ip", "filter", "FORWARD", "rule", "jump", "DOCKER-USER"),
+        (" TRACE: 1 be722d32 firewalld:mangle_PREROUTING_ZONES:rule:0x6b:GOTO:mangle_PRE_public  ",
+         "inet", "firewalld", "mangle_PREROUTING_ZONES", "rule", "goto", "mangle_PRE_public"),
+        # A numeric verdict: 0xfffffffb is NF_RETURN (-5).
+        (" TRACE: 2 c57faf6f filter:DOCKER-USER:rule:0x194:0xfffffffb  -4 -t filter -A "
+         "DOCKER-USER -j RETURN", "ip", "filter", "DOCKER-USER", "rule", "return", ""),
+        # iptables-nft's REJECT: the kernel says DROP, the rule says REJECT.
+        (" TRACE: 2 9d1e0a7c filter:INPUT:rule:0x9:DROP  -4 -t filter -A INPUT -p tcp -m tcp "
+         "--dport 8080 -j REJECT --reject-with icmp-port-unreachable",
+         "ip", "filter", "INPUT", "rule", "reject", ""),
+        (" TRACE: 10 5e6f7a8b filter:INPUT:policy:DROP ",
+         "ip6", "filter", "INPUT", "policy", "drop", ""),
+    ],
+)  # fmt: skip
+def test_xtables_monitor_trace_lines(
+    line: str, family: str, table: str, chain: str, kind: str, verdict: str, target: str
+) -> None:
+    ev = one(line)
+    assert ev.tool == TOOL_XT
+    assert (ev.family, ev.table, ev.chain) == (family, table, chain)
+    assert (ev.kind, ev.verdict, ev.target) == (kind, verdict, target)
+
+
+def test_xtables_monitor_older_empty_addresses_and_glued_fields() -> None:
+    ev = one(
+        "PACKET: 0 1f2e3d4c IN=eth0 OUT= MACSRC=52:54:0:12:35:2 MACDST=8:0:27:4a:1c:9e "
+        "MACPROTO=0800 SRC= DST= LEN=60 TOS=0x0 TTL=64 ID=43007SPORT=80 DPORT=51514 SYN ACK "
+    )
+    assert (ev.kind, ev.trace_id, ev.family) == ("packet", "1f2e3d4c", "")
+    assert ev.flow is not None
+    flow = ev.flow
+    assert (flow.src, flow.dst, flow.oif) == ("", "", "")
+    assert (flow.ipid, flow.sport, flow.dport) == ("43007", "80", "51514")
+    assert flow.mac == "52:54:00:12:35:02"
+    assert flow.proto == "tcp" and flow.flags == "syn|ack"
+    assert not flow.ip_known
+
+
+def test_xtables_monitor_older_packet_on_the_trace_line() -> None:
+    lines = read(
+        " TRACE: 2 fc475095 raw:PREROUTING:rule:0x3:CONTINUE -4 -t raw -A PREROUTING -p icmp "
+        "-j TRACE PACKET: 0 fc475095 IN=lo LL=0x304 0000000000000000000000000800 "
+        "SRC=127.0.0.1 DST=127.0.0.1 LEN=84 TOS=0x0 TTL=64 ID=38349DF "
+    )
+    assert lines.unrecognised == 0
+    packet, rule = lines.events
+    assert (packet.kind, packet.trace_id, packet.family) == ("packet", "fc475095", "ip")
+    assert packet.flow is not None
+    assert (packet.flow.iif, packet.flow.src, packet.flow.dst) == ("lo", "127.0.0.1", "127.0.0.1")
+    assert packet.flow.ipid == "38349"
+    assert (rule.kind, rule.table, rule.chain, rule.verdict) == (
+        "rule",
+        "raw",
+        "PREROUTING",
+        "continue",
+    )
+    assert rule.rule == "-4 -t raw -A PREROUTING -p icmp -j TRACE"
+
+
+@pytest.mark.parametrize(
+    ("token", "verdict"),
     [
         ("ACCEPT", "accept"),
         ("DROP", "drop"),
         ("CONTINUE", "continue"),
-        ("JUMP", "jump"),
-        ("0x0", "drop"),
+        ("0xfffffffb", "return"),  # NF_RETURN = -5
+        ("0xfffffffd", "jump"),  # NFT_JUMP = -3
+        ("0xffffffff", "continue"),  # NFT_CONTINUE = -1
         ("0x1", "accept"),
-        ("0x10003", "queue"),  # NF_QUEUE with a queue number
-        ("0xffffffff", "continue"),
-        ("0xfffffffd", "jump"),
-        ("0xfffffffc", "goto"),
-        ("0xfffffffb", "return"),
-        ("0xfffffff0", "0xfffffff0"),
+        ("0", "drop"),
+        ("0x00010003", "queue"),  # NF_QUEUE to queue 1: the number rides in the upper bits
+        ("Queue", "queue"),
     ],
 )
-def test_normalize_verdict(token: str, expected: str) -> None:
-    assert normalize_verdict(token) == expected
+def test_normalize_verdict(token: str, verdict: str) -> None:
+    assert normalize_verdict(token) == verdict
 
 
-def test_xt_enobufs_line() -> None:
-    trace = parse_file(DATA / "xt-broad-enobufs.txt")
-    assert trace.enobufs
-    assert parse_text("Failed to received netlink message: No buffer space available\n").enobufs
-
-
-# -- nft monitor trace ----------------------------------------------------------------
-
-
-def test_nft_reject_is_a_drop_with_reject_rule() -> None:
-    trace = parse_file(DATA / "nft-nozone-egress.txt")
-    assert list(trace.packets) == ["be722d32", "c57faf6f", "b983d617", "64925536"]
-    drop = next(e for e in trace.packets["64925536"] if e.blocks)
-    assert (drop.family, drop.table, drop.chain, drop.kind) == (
-        "inet",
-        "firewalld",
-        "filter_FORWARD",
-        "rule",
+# -- log_flow and normalize_mac -----------------------------------------------------------
+def test_log_flow_glued_and_empty_fields() -> None:
+    flow = log_flow(
+        "IN=docker0 OUT= MACSRC=2:42:ac:11:0:3 MACDST=2:42:d7:a5:eb:79 MACPROTO=0800 "
+        "SRC=172.17.0.3 DST=203.0.113.10 LEN=60 TOS=0x0 TTL=64 ID=22214DF SPORT=60254 DPORT=80 SYN"
     )
-    assert drop.verdict == "drop"
-    assert drop.rule == "reject with icmpx type admin-prohibited"
-    assert drop.is_reject and drop.outcome == "reject"
-
-
-def test_nft_packet_line() -> None:
-    trace = parse_file(DATA / "nft-nozone-egress.txt")
-    pkt = trace.events[0]
-    assert (pkt.kind, pkt.family, pkt.table, pkt.chain) == ("packet", "ip", "raw", "PREROUTING")
-    assert (pkt.iif, pkt.oif, pkt.src, pkt.dst, pkt.proto, pkt.dport) == (
-        "docker0",
+    assert (flow.iif, flow.oif, flow.mac) == ("docker0", "", "02:42:ac:11:00:03")
+    assert (flow.ipid, flow.sport, flow.dport, flow.proto) == ("22214", "60254", "80", "tcp")
+    glued = log_flow("IN=eth0 OUT= SRC= DST= LEN=60 TOS=0x0 TTL=64 ID=43007SPORT=80 DPORT=51514")
+    assert (glued.src, glued.dst, glued.ipid, glued.sport, glued.dport) == (
         "",
+        "",
+        "43007",
+        "80",
+        "51514",
+    )
+
+
+def test_log_flow_of_a_kernel_log_line() -> None:
+    flow = log_flow(
+        "IN=docker0 OUT=eth0 PHYSIN=veth3c6f7e1 MAC=02:42:d7:a5:eb:79:02:42:ac:11:00:03:08:00 "
+        "SRC=172.17.0.3 DST=203.0.113.10 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=22214 DF "
+        "PROTO=TCP SPT=60254 DPT=80 WINDOW=64240 RES=0x00 SYN URGP=0 "
+    )
+    # MAC= is destination, source, ethertype: the source is the middle part.
+    assert flow.mac == "02:42:ac:11:00:03"
+    assert (flow.src, flow.dst, flow.proto, flow.sport, flow.dport) == (
         "172.17.0.3",
         "203.0.113.10",
         "tcp",
+        "60254",
         "80",
     )
-    fwd = trace.packets["64925536"][0]
-    assert (fwd.iif, fwd.oif) == ("docker0", "eth0")
-
-
-def test_nft_rule_lines() -> None:
-    trace = parse_file(DATA / "nft-zonedocker.txt")
-    evs = trace.packets["3d40dc2c"]
-    jump = evs[1]
-    assert (jump.chain, jump.verdict, jump.target) == ("FORWARD", "jump", "DOCKER-USER")
-    assert jump.rule == "counter packets 62 bytes 4758 jump DOCKER-USER"
-    goto = next(e for e in evs if e.verdict == "goto")
-    assert goto.rule == 'iifname "docker0" goto filter_FWDI_docker'
-    assert goto.target == "filter_FWDI_docker"
-    masq = evs[-1]
-    assert (masq.table, masq.chain, masq.verdict) == ("nat", "POSTROUTING", "accept")
-    assert masq.rule.endswith("masquerade")  # the double space before "(verdict" is gone
-    first_rule = next(e for e in trace.events if e.kind == "rule")
-    assert first_rule.rule.startswith(
-        "meta l4proto tcp ip saddr 172.16.0.0/12 tcp flags & (fin|syn|rst|ack)"
+    assert (flow.ipid, flow.length, flow.flags) == ("22214", "60", "syn")
+    v6 = log_flow(
+        "IN=lo OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:86:dd "
+        "SRC=0000:0000:0000:0000:0000:0000:0000:0001 DST=0000:0000:0000:0000:0000:0000:0000:0001 "
+        "LEN=76 TC=0 HOPLIMIT=64 FLOWLBL=948204 PROTO=TCP SPT=59909 DPT=59909 WINDOW=512 "
+        "RES=0x00 ACK PSH URGP=0 "
     )
-    assert first_rule.verdict == "continue"
+    assert (v6.flowlabel, v6.proto, v6.sport) == ("948204", "tcp", "59909")
 
 
-def test_nft_other_line_kinds() -> None:
-    text = "\n".join(
+@pytest.mark.parametrize(
+    ("mac", "normal"),
+    [
+        ("2:42:ac:11:0:3", "02:42:ac:11:00:03"),
+        ("02:42:AC:11:00:03", "02:42:ac:11:00:03"),
+        ("0:d:b9:4a:49:3d", "00:0d:b9:4a:49:3d"),
+        ("<filtered>", "<filtered>"),
+        ("", ""),
+    ],
+)
+def test_normalize_mac(mac: str, normal: str) -> None:
+    assert normalize_mac(mac) == normal
+
+
+# -- the kernel log: legacy TRACE and LOG --------------------------------------------------
+KTRACE_BODY = (
+    "TRACE: raw:PREROUTING:policy:2 IN=docker0 OUT= PHYSIN=veth3c6f7e1 "
+    "MAC=02:42:d7:a5:eb:79:02:42:ac:11:00:03:08:00 SRC=172.17.0.3 DST=203.0.113.10 LEN=60 "
+    "TOS=0x00 PREC=0x00 TTL=64 ID=22214 DF PROTO=TCP SPT=60254 DPT=80 SEQ=3641254389 ACK=0 "
+    "WINDOW=64240 RES=0x00 SYN URGP=0 OPT (020405B40402080A8D4A0B3D0000000001030307)"
+)
+KERNEL_PREFIXES = {
+    "dmesg": "[ 1234.567890] ",
+    "dmesg-big-uptime": "[248369.783562] ",
+    "dmesg -T": "[Thu Nov 26 15:43:24 2026] ",
+    "dmesg -T, day 6": "[Fri Nov  6 09:03:24 2026] ",
+    "syslog": "Nov 26 10:00:00 host kernel: ",
+    "syslog, day 6": "Nov  6 10:00:00 host kernel: ",
+    "syslog with a dmesg stamp": "Nov 26 10:00:00 host kernel: [ 123.4] ",
+    "journal": "2026-11-26T10:00:00+0000 host kernel: ",
+    "journal, short-precise": "2026-11-26T10:00:00.123456+01:00 host kernel: ",
+    "kmsg priority": "<4>[ 1234.567890] ",
+}
+
+
+@pytest.mark.parametrize("prefix", list(KERNEL_PREFIXES.values()), ids=list(KERNEL_PREFIXES))
+def test_kernel_log_prefixes_are_cut(prefix: str) -> None:
+    assert clean(prefix + KTRACE_BODY) == KTRACE_BODY
+
+
+@pytest.mark.parametrize("prefix", list(KERNEL_PREFIXES.values()), ids=list(KERNEL_PREFIXES))
+def test_legacy_trace_line_carries_no_verdict(prefix: str) -> None:
+    ev = one(prefix + KTRACE_BODY)
+    assert (ev.tool, ev.trace_id, ev.kind) == (TOOL_KTRACE, "", "policy")
+    assert (ev.family, ev.table, ev.chain) == ("ip", "raw", "PREROUTING")
+    assert ev.verdict == ""
+    assert ev.rule == "raw:PREROUTING:policy:2"
+    assert ev.flow is not None
+    assert (ev.flow.src, ev.flow.dst, ev.flow.sport, ev.flow.ipid) == (
+        "172.17.0.3",
+        "203.0.113.10",
+        "60254",
+        "22214",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "table", "chain"),
+    [
+        ("[ 1234.567901] TRACE: nat:DOCKER:return:3 IN=docker0 OUT= SRC=172.17.0.3 "
+         "DST=203.0.113.10 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=22214 DF PROTO=TCP SPT=60254 "
+         "DPT=80 SEQ=3641254389 ACK=0 WINDOW=64240 RES=0x00 SYN URGP=0", "return", "nat", "DOCKER"),
+        ("[ 1234.567950] TRACE: filter:FORWARD:rule:4 IN=docker0 OUT=eth0 SRC=172.17.0.3 "
+         "DST=203.0.113.10 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=22214 DF PROTO=TCP SPT=60254 "
+         "DPT=80 SEQ=3641254389 ACK=0 WINDOW=64240 RES=0x00 SYN URGP=0",
+         "rule", "filter", "FORWARD"),
+    ],
+)  # fmt: skip
+def test_legacy_trace_rule_and_return_lines(line: str, kind: str, table: str, chain: str) -> None:
+    ev = one(line)
+    assert (ev.tool, ev.kind, ev.table, ev.chain, ev.verdict) == (
+        TOOL_KTRACE,
+        kind,
+        table,
+        chain,
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "prefix"),
+    [
+        ("Nov 26 10:00:00 host kernel: filter_FWD_public_REJECT: IN=docker0 OUT=eth0 "
+         "MAC=02:42:d7:a5:eb:79:02:42:ac:11:00:03:08:00 SRC=172.17.0.3 DST=203.0.113.10 LEN=60 "
+         "TOS=0x00 PREC=0x00 TTL=63 ID=22214 DF PROTO=TCP SPT=60254 DPT=80 WINDOW=64240 "
+         "RES=0x00 SYN URGP=0 ", "filter_FWD_public_REJECT:"),
+        ("[  252.190652] output endIN= OUT=pppoe-wan SRC=180.112.50.137 DST=173.242.119.141 "
+         "LEN=988 TOS=0x00 PREC=0x00 TTL=64 ID=29878 PROTO=UDP SPT=53766 DPT=51888 LEN=968 "
+         "MARK=0x3f00 ", "output end"),
+        ("2026-11-26T10:00:00+0000 host kernel: IN=eth0 OUT=br-d65ccc79fc1d "
+         "MAC=52:54:00:12:35:02:08:00:27:4a:1c:9e:08:00 SRC=198.51.100.7 DST=172.20.0.2 LEN=64 "
+         "TOS=0x00 PREC=0x00 TTL=50 ID=0 DF PROTO=TCP SPT=54694 DPT=9115 WINDOW=65535 RES=0x00 "
+         "SYN URGP=0 MARK=0xdf ", ""),
+    ],
+)  # fmt: skip
+def test_log_lines_carry_no_verdict_and_keep_their_prefix(line: str, prefix: str) -> None:
+    ev = one(line)
+    assert (ev.tool, ev.kind, ev.verdict, ev.trace_id) == (TOOL_KLOG, "log", "", "")
+    assert ev.rule == f"LOG {prefix!r}"
+    assert ev.flow is not None and ev.flow.iif in ("docker0", "", "eth0")
+
+
+def test_glued_log_prefix_does_not_eat_the_in_field() -> None:
+    ev = one(
+        "[  252.206209] postroute startIN= OUT=wana SRC=180.112.50.137 DST=173.242.119.141 "
+        "LEN=988 TOS=0x00 PREC=0x00 TTL=64 ID=29878 PROTO=UDP SPT=53766 DPT=51888 LEN=968 "
+        "MARK=0x3f00 "
+    )
+    assert ev.flow is not None
+    assert (ev.flow.iif, ev.flow.oif, ev.flow.proto) == ("", "wana", "udp")
+    assert (ev.flow.ipid, ev.flow.length) == ("29878", "988")  # the IP length, not the UDP one
+
+
+# -- lines pasted from web pages and chats ----------------------------------------------------
+XT_LINE = " TRACE: 2 fc475095 raw:PREROUTING:return:"
+NFT_LINE = "trace id 64925536 ip filter FORWARD rule counter packets 86 bytes 6445 accept"
+
+
+@pytest.mark.parametrize(
+    ("raw", "line"),
+    [
+        ("    " + NFT_LINE, NFT_LINE),  # markdown indentation
+        ("> " + NFT_LINE, NFT_LINE),  # a quote
+        ("> > " + NFT_LINE, NFT_LINE),  # a quote of a quote
+        (">> " + NFT_LINE, NFT_LINE),
+        (NFT_LINE.replace(" ", "\u00a0"), NFT_LINE),  # non-breaking spaces
+        (NFT_LINE.replace(" ", "\t"), NFT_LINE),  # tabs
+        (NFT_LINE + "\r", NFT_LINE),  # CRLF
+        (NFT_LINE.replace(" ", "  "), NFT_LINE),  # double spaces
+        ("\ufeff" + NFT_LINE, NFT_LINE),  # a byte order mark
+        ("  1  TRACE:  2  fc475095 raw:PREROUTING:return:", XT_LINE.strip()),  # man page
+        ("17 " + NFT_LINE, NFT_LINE),  # a line number
+        ("    3 PACKET: 0 fc475095  IN=lo  LL=0x304", "PACKET: 0 fc475095 IN=lo LL=0x304"),
+    ],
+)
+def test_clean_pasted_lines(raw: str, line: str) -> None:
+    assert clean(raw) == line
+
+
+def test_pasted_capture_reads_like_the_original() -> None:
+    original = (
+        'trace id 64925536 ip filter FORWARD packet: iif "docker0" oif "eth0" ether saddr '
+        "02:42:ac:11:00:03 ether daddr 02:42:d7:a5:eb:79 ip saddr 172.17.0.3 ip daddr "
+        "203.0.113.10 ip dscp cs0 ip ecn not-ect ip ttl 63 ip id 22214 ip length 60 tcp sport "
+        "60254 tcp dport 80 tcp flags == syn tcp window 64240\n"
+        "trace id 64925536 ip filter FORWARD rule counter packets 86 bytes 6445 jump DOCKER-USER "
+        "(verdict jump DOCKER-USER)\n"
+        "trace id 64925536 ip filter DOCKER-USER rule counter packets 86 bytes 6445 return "
+        "(verdict return)\n"
+        'trace id 64925536 ip filter FORWARD rule iifname "docker0" oifname != "docker0" '
+        "counter packets 15 bytes 962 accept (verdict accept)\n"
+    )
+    rows = original.splitlines()
+    pasted = "\r\n".join(
         [
-            'trace id 1a2b3c4d ip filter FORWARD packet: iif "docker0" oif "eth0" ip saddr '
-            "172.17.0.2 ip daddr 203.0.113.10 ip id 5 ip protocol udp udp sport 5353 udp dport 53 ",
-            "trace id 1a2b3c4d ip filter FORWARD conntrack: ct direction original ct state new ",
-            "trace id 1a2b3c4d ip filter FORWARD rule ip daddr 10.0.0.1 accept # handle 12 "
-            "(verdict accept)",
-            "trace id 1a2b3c4d ip filter FORWARD unknown rule handle 7 (verdict jump DOCKER)",
-            "trace id 1a2b3c4d ip filter DOCKER verdict continue ",
-            "trace id 1a2b3c4d ip filter DOCKER return",
-            "trace id 1a2b3c4d ip filter FORWARD policy drop meta mark 0x00000001 ",
+            "Here is what I get:",
+            "```",
+            "> " + rows[0].replace(" ", "\u00a0", 5),
+            ">  " + rows[1].replace(" ", "  "),
+            "> > \t" + rows[2],
+            "    " + rows[3],
+            "```",
         ]
     )
-    trace = parse_text(text)
-    assert trace.unparsed == []
-    assert trace.tool == "nft"
-    got = [(e.kind, e.chain, e.verdict, e.target, e.handle) for e in trace.events]
-    assert got == [
-        ("packet", "FORWARD", "", "", ""),
-        ("rule", "FORWARD", "accept", "", "12"),
-        ("rule", "FORWARD", "jump", "DOCKER", "7"),
-        ("return", "DOCKER", "continue", "", ""),
-        ("return", "DOCKER", "return", "", ""),
-        ("policy", "FORWARD", "drop", "", ""),
+    a, b = read(original), read(pasted)
+    assert [(e.kind, e.chain, e.verdict, e.rule) for e in a.events] == [
+        (e.kind, e.chain, e.verdict, e.rule) for e in b.events
     ]
-    assert trace.events[2].rule == ""
-    info = trace.info("1a2b3c4d")
-    assert (info.proto, info.dport, info.src) == ("udp", "53", "172.17.0.2")
-    assert trace.events[-1].blocks and not trace.events[-1].is_reject
+    assert a.events[0].flow == b.events[0].flow
+    assert b.unrecognised == 1  # the prose line; code fences are not counted
+    assert not b.elided
 
 
-def test_nft_lost_events() -> None:
-    text = (DATA / "nft-nozone-egress.txt").read_text()
-    lines = text.splitlines()
-    lines.insert(10, "# ERROR: We lost some netlink events!")
-    trace = parse_text("\n".join(lines))
-    assert trace.lost_events and not trace.enobufs
-    assert trace.unparsed == []
-    assert len(trace.events) == len(parse_text(text).events)
+@pytest.mark.parametrize("elision", ["...", "  ...", "> ...", "…", "[...]", "(snip)", "....."])
+def test_elisions_are_noted(elision: str) -> None:
+    lines = read(f"{NFT_LINE}\n{elision}\n{NFT_LINE}\n")
+    assert lines.elided
+    assert len(lines.events) == 2 and lines.unrecognised == 0
 
 
-# -- edge cases -----------------------------------------------------------------------
+def test_no_elision_in_a_complete_capture() -> None:
+    assert not read(f"{NFT_LINE}\n{NFT_LINE}\n").elided
 
 
-def test_both_formats_in_one_text() -> None:
-    xt = (DATA / "xt-zonedocker.txt").read_text()
-    nft = (DATA / "nft-nozone-egress.txt").read_text()
-    trace = parse_text(xt + "\n" + nft)
-    assert trace.tool == "mixed"
-    assert {e.tool for e in trace.events} == {"xtables-monitor", "nft"}
-    assert len(trace.events) == len(parse_text(xt).events) + len(parse_text(nft).events)
-    assert trace.unparsed == []
+# -- the tools' own status lines ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "line",
+    [
+        "cannot receive from nfnetlink socket: No buffer space available",
+        "> cannot receive from nfnetlink socket: No buffer space available",
+        "    cannot receive from nfnetlink socket: No buffer space available\r",
+    ],
+)
+def test_enobufs_from_xtables_monitors_own_line(line: str) -> None:
+    lines = read(f"{XT_LINE}\n{line}\n")
+    assert lines.enobufs
+    assert lines.unrecognised == 0
 
 
-def test_interleaved_formats_line_by_line() -> None:
-    text = "\n".join(
-        [
-            " TRACE: 1 aaaa0001 firewalld:filter_FORWARD:rule:0x27:DROP ",
-            "trace id bbbb0002 inet firewalld filter_FORWARD rule reject (verdict drop)",
-        ]
-    )
-    trace = parse_text(text)
-    assert [(e.tool, e.packet_id, e.outcome) for e in trace.events] == [
-        ("xtables-monitor", "aaaa0001", "drop"),
-        ("nft", "bbbb0002", "reject"),
-    ]
+@pytest.mark.parametrize(
+    "line",
+    [
+        "# the monitor said No buffer space available",
+        "After a minute xtables-monitor fails with cannot receive from nfnetlink socket: No buffer"
+        " space available, any idea?",
+        'I get "cannot receive from nfnetlink socket: No buffer space available" too',
+        "No buffer space available",
+        "ping: sendmsg: No buffer space available",
+    ],
+)
+def test_enobufs_not_from_other_text(line: str) -> None:
+    assert not read(f"{XT_LINE}\n{line}\n").enobufs
 
 
-@pytest.mark.parametrize("text", ["", "\n\n   \n"])
-def test_empty_input(text: str) -> None:
-    trace = parse_text(text)
-    assert trace == Trace()
-    assert trace.tool == ""
+@pytest.mark.parametrize(
+    ("line", "lost"),
+    [
+        ("# ERROR: We lost some netlink events!", True),
+        ("> # ERROR: We lost some netlink events!", True),
+        ("nft printed # ERROR: We lost some netlink events! twice, then nothing", False),
+        ("# we lost some netlink events here, I think", False),
+        ("# ERROR: We lost some netlink events! <- what does this mean?", False),
+    ],
+)
+def test_lost_events_only_from_nfts_own_line(line: str, lost: bool) -> None:
+    assert read(f"{NFT_LINE}\n{line}\n").lost_events is lost
 
 
-def test_garbage_goes_to_unparsed() -> None:
-    text = "\n".join(
-        [
-            "hello world",
-            "PACKET: not really",
-            " TRACE: nonsense",
-            "trace id zz not a trace",
-            " TRACE: 2 0badf00d filter:FORWARD:rule:0x1:ACCEPT ",
-            "Segmentation fault",
-        ]
-    )
-    trace = parse_text(text)
-    assert trace.unparsed == [
-        "hello world",
-        "PACKET: not really",
-        "TRACE: nonsense",
-        "trace id zz not a trace",
-        "Segmentation fault",
-    ]
-    assert len(trace.events) == 1 and trace.events[0].lineno == 5
+# -- not trace lines -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "line",
+    [
+        "root:x:0:0:root:/root:/bin/bash",
+        "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
+        "$ nft monitor trace",
+        "Nov 26 10:00:00 host systemd[1]: Started firewalld - dynamic firewall daemon.",
+        "[ 1234.567890] docker0: port 1(veth3c6f7e1) entered forwarding state",
+        "trace id",
+    ],
+)
+def test_other_lines_are_not_recognised(line: str) -> None:
+    lines = read(line)
+    assert lines.events == [] and lines.unrecognised == 1
