@@ -16,6 +16,7 @@ import pytest
 from harness.providers.base import Machine
 
 REPO = Path(__file__).resolve().parent
+pytest_plugins = ["pytester"]  # tests/unit/test_plugin.py runs lab folders in a pytest of their own
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

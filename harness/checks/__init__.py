@@ -1,10 +1,18 @@
-"""Checks: probes run on a lab machine through pytest + testinfra.
+"""Checks: a lab's `test_*.py` files, run by pytest + testinfra against its machine.
 
-`probes.py` says what each check runs; `plugin.py` and `test_lab.py` are the
-pytest side; `runner.py` starts that pytest run for one machine and reads back
-its results.
+What a lab's tests import from here:
+
+    from harness.checks import Http, Ping
+
+    @pytest.mark.probe(Http("http://www.bing.com/", expect="fwlab-internet"))
+    def test_egress_name(observation):
+        "Containers on the default bridge reach the internet by name."
+
+`probe.py` runs and classifies probes, `scaffold.py` starts the servers they talk to,
+`plugin.py` is the pytest side (fixtures, judging against lab.toml), `runner.py` runs a
+lab's tests against one machine and reads the results back from pytest's JUnit XML.
 """
 
-from harness.checks.probes import CHECKS, Check
+from harness.checks.probe import Http, Ping, Probe
 
-__all__ = ["CHECKS", "Check"]
+__all__ = ["Http", "Ping", "Probe"]

@@ -1,0 +1,132 @@
+"""The probe scaffold: the probe image, and the servers probes talk to, started once per
+cell. Probes name a server's address as `{ip:NAME}`.
+
+Every lab gets two web servers (busybox httpd on port 8080, page `fwlab-c2c`): one on
+the default bridge (`fwlab-srv0`) and one on the user-defined network `fwlab-net`
+(`fwlab-srv`). A lab's own conftest.py can start more (`scaffold.server(...)`) and make
+networks (`scaffold.network(...)`).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from harness.checks.probe import Bounds
+from harness.errors import FwlabError
+from harness.provision.probe_image import PROBE_NETWORK, SERVER_PAGE
+
+SERVER_PORT = 8080
+DEFAULT_SERVERS = {"fwlab-srv0": "bridge", "fwlab-srv": PROBE_NETWORK}
+LABEL = "fwlab.scaffold=1"
+#: Starting the two default servers at once takes about this long on an idle machine.
+IDLE_START_SECONDS = 1.0
+#: A loaded host gives probes' containers at most this many times more time to start.
+MAX_SCALE = 8.0
+_PLACEHOLDER = re.compile(r"\{ip:(?P<name>[A-Za-z0-9_.-]+)\}")
+
+
+class ScaffoldError(FwlabError):
+    """The scaffold could not be set up: every probe of the cell is an error."""
+
+
+class Scaffold:
+    def __init__(self, host: Any, time_scale: float = 1.0):
+        self.host = host
+        self.image = probe_image_tag(host)
+        self.time_scale = time_scale
+        self.addresses: dict[str, str] = {}
+        self.containers: list[str] = []
+        self.networks: list[str] = []
+        self.pace = 1.0  # how much slower than an idle machine containers start here
+
+    @property
+    def bounds(self) -> Bounds:
+        """Probe bounds for this machine: the provider's time scale, and the pace at which
+        containers start here now."""
+        return Bounds(max(self.time_scale, 1.0), min(MAX_SCALE, max(self.pace, 1.0)))
+
+    def start(self, servers: dict[str, str] = DEFAULT_SERVERS) -> None:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(servers) or 1) as pool:
+            list(pool.map(lambda item: self.server(*item), servers.items()))
+        self.pace = (time.monotonic() - started) / IDLE_START_SECONDS
+
+    def network(self, name: str, *options: str) -> None:
+        """A user-defined network (made if missing, removed by teardown if made here)."""
+        if self.host.run(f"docker network inspect {shlex.quote(name)}").rc == 0:
+            return
+        out = self.host.run(f"docker network create {' '.join(options)} {shlex.quote(name)}")
+        if out.rc != 0:
+            raise ScaffoldError(f"could not make network {name}: {_said(out)}")
+        self.networks.append(name)
+
+    def server(self, name: str, network: str = "bridge", port: int = SERVER_PORT) -> str:
+        """A web server container on `network`; returns its address there."""
+        if network not in ("bridge", PROBE_NETWORK):
+            self.network(network)
+        self.host.run(f"docker rm -f {shlex.quote(name)}")
+        out = self.host.run(
+            f"docker run -d --init --restart unless-stopped --label {LABEL} "
+            f"--name {shlex.quote(name)} --network {shlex.quote(network)} {self.image} "
+            f"httpd -f -p {port} -h /www"
+        )
+        if out.rc != 0:
+            raise ScaffoldError(f"could not start {name} on {network}: {_said(out)}")
+        self.containers.append(name)
+        return self.address(name)
+
+    def address(self, name: str) -> str:
+        if name not in self.addresses:
+            fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+            out = self.host.run(f"docker inspect -f {shlex.quote(fmt)} {shlex.quote(name)}")
+            found = out.stdout.split()
+            if out.rc != 0 or not found:
+                raise ScaffoldError(f"no address for container {name}: {_said(out)}")
+            self.addresses[name] = found[0]
+        return self.addresses[name]
+
+    def docker_restarted(self, timeout: float = 60) -> None:
+        """After a lab restarts docker: wait until the servers run again (docker restarts
+        them), and forget their addresses (they may have changed)."""
+        names = " ".join(map(shlex.quote, self.containers))
+        script = (
+            f"for i in $(seq {int(timeout * 5)}); do "
+            f"[ \"$(docker inspect -f '{{{{.State.Running}}}}' {names} 2>/dev/null "
+            '| sort -u)" = true ] '
+            "&& exit 0; sleep 0.2; done; exit 1"
+        )
+        if self.containers and self.host.run(f"sh -c {shlex.quote(script)}").rc != 0:
+            raise ScaffoldError("the scaffold's servers did not come back after docker restarted")
+        self.addresses.clear()
+
+    def resolve(self, text: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: self.address(m["name"]), text)
+
+    def teardown(self) -> None:
+        if self.containers:
+            self.host.run(f"docker rm -f {' '.join(map(shlex.quote, self.containers))}")
+        for net in self.networks:
+            self.host.run(f"docker network rm {shlex.quote(net)}")
+
+
+def probe_image_tag(host: Any) -> str:
+    """The fwlab probe image on the machine (imported by provisioning)."""
+    out = host.run("docker images --format '{{.Repository}}:{{.Tag}}' fwlab/probe")
+    if out.rc != 0:
+        raise ScaffoldError(f"docker does not answer: {_said(out)}")
+    tags = out.stdout.split()
+    if not tags:
+        raise ScaffoldError("no fwlab/probe image on the machine (fwlab provision imports it)")
+    return tags[0]
+
+
+def _said(out: Any) -> str:
+    lines = (out.stderr or out.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit {out.rc}"
+
+
+__all__ = ["SERVER_PAGE", "Scaffold", "ScaffoldError", "probe_image_tag"]
