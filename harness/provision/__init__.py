@@ -1,8 +1,9 @@
 """Provisioning over SSH with Fabric: pick the recipe by /etc/os-release, set the
-cell's Docker version and firewalld state, import the probe image.
+cell's Docker version and firewalld state, import the probe image, and report what
+the machine really runs.
 
-`provision()` is idempotent: a machine already in the requested cell is only
-looked at, and the report says nothing changed.
+`provision()` is idempotent: a machine already in the requested cell is only looked
+at (one command gathers the facts), and the report says nothing changed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from harness.models import Layer
 from harness.provision import probe_image, static_docker
 from harness.provision.base import (
     DOCKER_VERSIONS,
@@ -27,24 +29,111 @@ from harness.provision.static_docker import StaticDocker
 RECIPES: tuple[type[Recipe], ...] = (DebianRecipe, CentOS8Recipe)
 MARKER = "/etc/fwlab/cell.json"
 
+FACTS = r"""
+. /etc/os-release
+echo "os_id=$ID"
+echo "os_version=$VERSION_ID"
+echo "os_codename=$VERSION_CODENAME"
+echo "os_name=$PRETTY_NAME"
+echo "os_like=$ID_LIKE"
+echo "kernel=$(uname -r)"
+package() {  # a package's version: Debian's dpkg, else rpm (its "not installed" is no version)
+    dpkg-query -W -f='${Version}' "$1" 2>/dev/null \
+        || rpm -q --qf '%{VERSION}' "$2" 2>/dev/null | grep -v ' is not installed'
+}
+echo "firewalld=$(firewall-cmd --version 2>/dev/null || package firewalld firewalld)"
+echo "firewalld_backend=$(sed -n 's/^FirewallBackend=//p' /etc/firewalld/firewalld.conf \
+    2>/dev/null)"
+echo "firewalld_active=$(systemctl is-active firewalld 2>/dev/null)"
+echo "nftables=$(nft --version 2>/dev/null | sed -n 's/^nftables v\([^ ]*\).*/\1/p')"
+echo "iptables=$(iptables --version 2>/dev/null | sed 's/^iptables v//')"
+echo "docker=$(timeout 10 docker version -f '{{.Server.Version}}' 2>/dev/null)"
+echo "docker_package=$(package docker.io docker-ce)"
+echo "containerd=$(containerd --version 2>/dev/null | awk '{print $3}')"
+echo "marker=$(cat /etc/fwlab/cell.json 2>/dev/null)"
+"""
+
+
+@dataclass
+class Facts:
+    """What a machine runs, read in one command."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> Facts:
+        values = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip()
+        return cls(values)
+
+    def get(self, key: str) -> str:
+        return self.values.get(key, "")
+
+    @property
+    def os_release(self) -> dict[str, str]:
+        return {
+            "ID": self.get("os_id"),
+            "ID_LIKE": self.get("os_like"),
+            "VERSION_ID": self.get("os_version"),
+            "PRETTY_NAME": self.get("os_name"),
+        }
+
+    @property
+    def marker(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.get("marker") or "{}")
+        except ValueError:
+            return {}
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """The real versions, as every report shows them."""
+        found = {
+            "os": f"{self.get('os_id')} {self.get('os_version') or self.os_axis}".strip(),
+            "kernel": self.get("kernel"),
+            "firewalld": self.get("firewalld"),
+            "nftables": self.get("nftables"),
+            "iptables": self.get("iptables"),
+            "docker": self.get("docker") or self.get("docker_package"),
+            "containerd": self.get("containerd"),
+        }
+        return {k: v for k, v in found.items() if v}
+
+    @property
+    def os_axis(self) -> str:
+        """The release as the os axis names it: bullseye, bookworm, trixie, sid."""
+        if self.get("os_id") != "debian":
+            return f"{self.get('os_id')}{self.get('os_version').split('.')[0]}"
+        if not self.get("os_version"):  # testing and unstable carry no version number
+            return "sid" if "sid" in self.get("os_name") else self.get("os_codename")
+        return self.get("os_codename")
+
+
+def facts(recipe_or_conn: Any) -> Facts:
+    """The machine's facts (as root, so `docker version` answers)."""
+    conn = getattr(recipe_or_conn, "conn", recipe_or_conn)
+    runner = conn.run if conn.user == "root" else conn.sudo
+    out = runner(f"sh -c {shlex.quote(FACTS)}", hide=True, warn=True, in_stream=False, timeout=60)
+    return Facts.parse(out.stdout)
+
 
 @dataclass
 class ProvisionReport:
     os: str
     recipe: str
     changed: bool
-    stood_in_reason: str | None
+    docker: Layer
+    firewalld: Layer
+    versions: dict[str, str]
     probe_image: str
     steps: list[str] = field(default_factory=list)
 
-
-def parse_os_release(text: str) -> dict[str, str]:
-    fields = {}
-    for line in text.splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            fields[key] = value.strip().strip('"')
-    return fields
+    @property
+    def stood_in_reason(self) -> str:
+        return "" if self.docker.real else self.docker.what
 
 
 def pick_recipe(os_release: dict[str, str]) -> type[Recipe]:
@@ -55,7 +144,7 @@ def pick_recipe(os_release: dict[str, str]) -> type[Recipe]:
             not recipe.version_ids or any(version.startswith(v) for v in recipe.version_ids)
         ):
             return recipe
-    name = os_release.get("PRETTY_NAME", os_release.get("ID", "unknown"))
+    name = os_release.get("PRETTY_NAME") or os_release.get("ID") or "unknown"
     raise ProvisionError(f"no provisioning recipe for {name}")
 
 
@@ -65,8 +154,10 @@ def provision(
     firewalld: str,
     log: Callable[[str], None] | None = None,
     tarball: StaticDocker | None = None,
+    axes: dict[str, str] | None = None,
 ) -> ProvisionReport:
-    """Make the machine the cell docker x firewalld; `tarball`: real static binaries."""
+    """Make the machine the cell docker x firewalld; `tarball`: real static binaries.
+    `axes` (the whole cell) is recorded on the machine with the recipe."""
     if docker not in DOCKER_VERSIONS:
         raise ProvisionError(f"unknown docker version {docker!r} ({', '.join(DOCKER_VERSIONS)})")
     if firewalld not in FIREWALLD_STATES:
@@ -80,21 +171,9 @@ def provision(
         if log:
             log(msg)
 
-    release = conn.run("cat /etc/os-release", hide=True, in_stream=False).stdout
-    os_release = parse_os_release(release)
-    recipe = pick_recipe(os_release)(conn, note)
-    stood_in = None if tarball else recipe.stood_in(docker)
-    # The machine records what it was made into, stand-in reason included, so a later
-    # `fwlab check` needs nothing but the machine itself.
-    wanted = {
-        "docker": docker,
-        "firewalld": firewalld,
-        "stood_in": stood_in or "",
-        "tarball_sha256": tarball.sha256 if tarball else "",
-    }
-    marker = recipe.sh(f"cat {MARKER}", check=False)
-    current = json.loads(marker.stdout) if marker.exited == 0 else {}
-
+    before = facts(conn)
+    recipe = pick_recipe(before.os_release)(conn, note)
+    current = before.marker
     if tarball:
         changed = static_docker.install(recipe, tarball, docker)
     else:
@@ -103,39 +182,84 @@ def provision(
     if not recipe.ok(f"docker network inspect {probe_image.PROBE_NETWORK}"):
         recipe.sh(f"docker network create {probe_image.PROBE_NETWORK}")
         changed = True
-    if (
-        current.get("firewalld") != firewalld
-        or changed
-        or not _firewalld_settled(recipe, firewalld)
-    ):
+    if docker != "19.03" and firewalld in ("on", "stopped-no-restart"):
+        changed |= recipe.ensure_docker_sees_firewalld()
+    settled = (before.get("firewalld_active") == "active") == (firewalld == "on")
+    if current.get("firewalld") != firewalld or changed or not settled:
         changed |= recipe.apply_firewalld(firewalld, force_docker_restart=changed)
-    tag, imported = ensure_probe_image(recipe)
+    changed |= recipe.ensure_busybox()
+    tag, imported = ensure_probe_image(recipe, current.get("probe_image", ""))
     changed |= imported
+    after = facts(conn) if changed else before
+    stood_in = None if tarball else recipe.stood_in(docker, after.versions.get("docker", ""))
+    wanted = {
+        "os": after.os_axis,
+        "docker": docker,
+        "firewalld": firewalld,
+        "axes": axes or {},
+        "stood_in": stood_in or "",
+        "tarball_sha256": tarball.sha256 if tarball else "",
+        "docker_source": recipe.docker_source,
+        "probe_image": tag,
+    }
     if current != wanted:
         recipe.write_file(MARKER, json.dumps(wanted) + "\n")
         changed = True
     if not changed:
         note("already provisioned: nothing changed")
+    return report_of(after, wanted, type(recipe).__name__, changed, steps)
+
+
+def inspect(conn: Any) -> tuple[ProvisionReport, dict[str, Any]]:
+    """What a machine is now, changing nothing: its report, and the cell it was
+    provisioned as (empty if it never was)."""
+    found = facts(conn)
+    return report_of(found, found.marker, "", False, []), found.marker
+
+
+def report_of(
+    found: Facts, marker: dict[str, Any], recipe: str, changed: bool, steps: list[str]
+) -> ProvisionReport:
+    real = found.versions.get("docker", "")
+    if marker.get("stood_in"):
+        docker = Layer(real=False, what=marker["stood_in"])
+    elif marker.get("tarball_sha256"):
+        docker = Layer(
+            True, f"Docker {real} (static binaries, sha256 {marker['tarball_sha256'][:12]})"
+        )
+    else:
+        source = marker.get("docker_source") or "packaged"
+        docker = Layer(True, f"Docker {real} ({source})" if real else "Docker is not running")
     return ProvisionReport(
-        os=os_release.get("PRETTY_NAME", ""),
-        recipe=type(recipe).__name__,
+        os=found.get("os_name"),
+        recipe=recipe,
         changed=changed,
-        stood_in_reason=stood_in,
-        probe_image=tag,
+        docker=docker,
+        firewalld=firewalld_layer(found),
+        versions=found.versions,
+        probe_image=marker.get("probe_image", ""),
         steps=steps,
     )
 
 
-def _firewalld_settled(recipe: Recipe, state: str) -> bool:
-    return recipe.firewalld_active() == (state == "on")
+def firewalld_layer(f: Facts) -> Layer:
+    version = f.get("firewalld")
+    if not version:
+        return Layer(real=True, what="firewalld is not installed")
+    backend = f.get("firewalld_backend") or "default"
+    state = "running" if f.get("firewalld_active") == "active" else "stopped"
+    return Layer(real=True, what=f"firewalld {version} ({backend} backend), {state}")
 
 
-def ensure_probe_image(recipe: Recipe) -> tuple[str, bool]:
-    data = probe_image.build()
+def ensure_probe_image(recipe: Recipe, known: str = "") -> tuple[str, bool]:
+    """The probe image, made from the machine's own busybox and libraries."""
+    if known and recipe.ok(f"docker image inspect {shlex.quote(known)}"):
+        return known, False
+    data = probe_image.build(probe_image.remote_reader(recipe.conn))
     tag = probe_image.tag_for(data)
     if recipe.ok(f"docker image inspect {shlex.quote(tag)}"):
         return tag, False
-    recipe.log(f"importing probe image {tag}")
+    recipe.log(f"importing probe image {tag} (from the machine's own busybox and libraries)")
     remote = "/tmp/fwlab-probe.tar"
     recipe.conn.put(io.BytesIO(data), remote)
     recipe.sh(f"docker import {remote} {tag}")
@@ -143,4 +267,6 @@ def ensure_probe_image(recipe: Recipe) -> tuple[str, bool]:
     return tag, True
 
 
-__all__ = ["ProvisionError", "ProvisionReport", "pick_recipe", "provision", "RECIPES"]
+__all__ = [
+    "MARKER", "ProvisionError", "ProvisionReport", "facts", "inspect", "pick_recipe", "provision",
+]  # fmt: skip

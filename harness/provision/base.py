@@ -20,7 +20,8 @@ from invoke.runners import Result
 
 from harness.errors import FwlabError
 
-DOCKER_VERSIONS = ("19.03", "20.10")
+#: "distro": whatever the machine's OS release ships (docker.io 26.1 on trixie, ...).
+DOCKER_VERSIONS = ("19.03", "20.10", "distro")
 FIREWALLD_STATES = ("on", "off", "stopped-no-restart")
 
 
@@ -44,6 +45,8 @@ class Recipe(ABC):
     os_ids: ClassVar[tuple[str, ...]] = ()
     #: /etc/os-release VERSION_ID prefixes this recipe serves (empty: any).
     version_ids: ClassVar[tuple[str, ...]] = ()
+    #: Where its Docker comes from, as reports say it.
+    docker_source: ClassVar[str] = ""
 
     def __init__(self, conn: Connection, log: Callable[[str], None] | None = None):
         self.conn = conn
@@ -78,13 +81,31 @@ class Recipe(ABC):
     def install_docker(self, version: str) -> bool:
         """Make `version` the running Docker. Return True if anything changed."""
 
-    def stood_in(self, version: str) -> str | None:
-        """Why this machine can only stand in for `version`, or None if it is real."""
+    def stood_in(self, version: str, real: str) -> str | None:
+        """Why the Docker running here (`real`, its version) only stands in for `version`,
+        or None when it is the real thing."""
         return None
+
+    def ensure_busybox(self) -> bool:
+        """The probe image is made from the machine's own busybox: install it if missing."""
+        return False
 
     # -- firewalld, the same on every systemd machine ---------------------
     def firewalld_active(self) -> bool:
         return self.ok("systemctl is-active --quiet firewalld")
+
+    def ensure_docker_sees_firewalld(self) -> bool:
+        """Docker >= 20.10 puts docker0 in the zone `docker` when it finds firewalld running.
+        A docker that started before firewalld was up (seen on sid at boot) never did:
+        restart it. Returns True if it had to."""
+        if not self.firewalld_active():
+            return False
+        zone = self.sh("firewall-cmd --get-zone-of-interface=docker0", check=False).stdout.strip()
+        if zone == "docker":
+            return False
+        self.log(f"docker0 is in zone {zone or '(none)'}: docker started before firewalld")
+        self.restart_docker()
+        return True
 
     def restart_docker(self) -> None:
         self.log("restarting docker")

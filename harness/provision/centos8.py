@@ -107,6 +107,7 @@ class CentOS8Recipe(Recipe):
 
     os_ids: ClassVar[tuple[str, ...]] = ("centos", "rhel", "rocky", "almalinux")
     version_ids: ClassVar[tuple[str, ...]] = ("8",)
+    docker_source: ClassVar[str] = "docker-ce from Docker's el8 repository"
 
     # -- the steps -------------------------------------------------------
     def ensure_vault_repos(self) -> bool:
@@ -231,9 +232,19 @@ class CentOS8Recipe(Recipe):
         changed |= self.ensure_services()
         return changed
 
-    def stood_in(self, version: str) -> str | None:
+    def stood_in(self, version: str, real: str) -> str | None:
         """None: on CentOS 8 both 19.03 and 20.10 are the real packages."""
         return None
+
+    def ensure_busybox(self) -> bool:
+        """The probe image is made from the machine's own busybox (EPEL has it)."""
+        if self.ok("test -x /usr/sbin/busybox") or self.ok("test -x /sbin/busybox"):
+            return False
+        self.ensure_vault_repos()
+        self.log("installing busybox from EPEL (the probe image is made from it)")
+        self.sh("dnf -y install epel-release", timeout=DNF_TIMEOUT)
+        self.sh("dnf -y install busybox", timeout=DNF_TIMEOUT)
+        return True
 
     def apply_firewalld(self, state: str, force_docker_restart: bool = False) -> bool:
         """As `Recipe.apply_firewalld`, installing firewalld first when a state needs it."""

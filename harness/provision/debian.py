@@ -1,12 +1,14 @@
 """Debian: Debian's own docker.io, and the 19.03 stand-in.
 
-No Docker 19.03 exists for Debian (no buster here, no Docker CE repository).
-What made 19.03 break on CentOS 8 is that it never told firewalld about its
-bridges; 20.10 puts them in a zone named `docker` (moby/libnetwork#2548). So
-"19.03" here is Debian's 20.10 whose firewalld integration is cut off: dockerd
-is started with a D-Bus address where no bus exists, never sees firewalld, and
-its bridges stay in no zone across docker restarts. That is 19.03's network
-behaviour, not the 19.03 binary, and every report says so.
+- `distro`: whatever docker.io the release ships (20.10 on bullseye and bookworm, 26.1
+  on trixie, 28.5 on sid), the real thing.
+- `20.10`: the same, on the releases that ship 20.10.
+- `19.03`: stood in. No Docker 19.03 exists for Debian here. What made 19.03 break on
+  CentOS 8 is that it never told firewalld about its bridges; 20.10 puts them in a zone
+  named `docker` (moby/libnetwork#2548). So "19.03" is the release's docker.io with its
+  firewalld integration cut off: dockerd is started with a D-Bus address where no bus
+  exists, never sees firewalld, and its bridges stay in no zone across docker restarts.
+  That is 19.03's network behaviour, not the 19.03 binary, and every report says so.
 """
 
 from __future__ import annotations
@@ -25,29 +27,35 @@ Environment=DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/fwlab-no-dbus
 """
 DOCKER_ZONE_FILE = "/etc/firewalld/zones/docker.xml"
 
-STOOD_IN_19_03 = (
-    "Debian has no Docker 19.03: this is Debian's docker.io 20.10 with its firewalld "
-    "integration cut off (dockerd cannot reach D-Bus), so its bridges stay in no firewalld "
-    "zone, as 19.03's did. It reproduces 19.03's network behaviour, not the 19.03 binary; "
-    "unlike 19.03, after `firewall-cmd --reload` its rules stay gone until docker restarts."
-)
+
+def stood_in_19_03(real: str) -> str:
+    return (
+        f"Debian's docker.io {real or '(version unknown)'} stands in for Docker 19.03: its "
+        "firewalld integration is cut off (dockerd cannot reach D-Bus), so its bridges stay "
+        "in no firewalld zone, as 19.03's did. It reproduces 19.03's network behaviour, not "
+        "the 19.03 binary; unlike 19.03, after `firewall-cmd --reload` its rules stay gone "
+        "until docker restarts (on firewalld before 2.0)."
+    )
 
 
 class DebianRecipe(Recipe):
     os_ids: ClassVar[tuple[str, ...]] = ("debian",)
+    docker_source: ClassVar[str] = "Debian's docker.io"
 
-    def stood_in(self, version: str) -> str | None:
-        return STOOD_IN_19_03 if version == "19.03" else None
+    def stood_in(self, version: str, real: str) -> str | None:
+        return stood_in_19_03(real) if version == "19.03" else None
 
     def install_docker(self, version: str) -> bool:
-        if version not in ("19.03", "20.10"):
-            raise ProvisionError(f"unknown docker version {version!r} (supported: 19.03, 20.10)")
-        changed = self.ensure_docker_package()
-        real = self.sh("dpkg-query -W -f='${Version}' docker.io").stdout.strip()
-        if not re.match(r"^20\.10[.+~-]", real):
+        if version not in ("19.03", "20.10", "distro"):
             raise ProvisionError(
-                f"this Debian's docker.io is {real}; fwlab's Debian recipe needs 20.10 "
-                "(bullseye or bookworm)"
+                f"unknown docker version {version!r} (Debian: 19.03, 20.10, distro)"
+            )
+        changed = self.ensure_docker_packages()
+        real = self.sh("dpkg-query -W -f='${Version}' docker.io").stdout.strip()
+        if version == "20.10" and not re.match(r"^20\.10[.+~-]", real):
+            raise ProvisionError(
+                f"this Debian's docker.io is {real}, not 20.10 (20.10 ships with bullseye and "
+                "bookworm); use docker=distro for the version it ships"
             )
         if version == "19.03":
             changed |= self.cut_firewalld_integration()
@@ -59,12 +67,29 @@ class DebianRecipe(Recipe):
             changed = True
         return changed
 
-    def ensure_docker_package(self) -> bool:
+    def ensure_docker_packages(self) -> bool:
+        """docker.io, and (from trixie on) the separate docker-cli package.
+
+        docker-cli is installed only once docker.io is there and no CLI came with it:
+        before trixie docker.io itself carries the CLI and there is no docker-cli package.
+        """
+        changed = False
         status = self.sh("dpkg-query -W -f='${Status}' docker.io", check=False).stdout
-        if "install ok installed" in status:
+        if "install ok installed" not in status:
+            self.log("installing docker.io")
+            self.sh("apt-get install -y docker.io", timeout=900)
+            changed = True
+        if not self.ok("test -x /usr/bin/docker"):
+            self.log("installing docker-cli (from trixie on, docker.io has no CLI)")
+            self.sh("apt-get install -y docker-cli", timeout=900)
+            changed = True
+        return changed
+
+    def ensure_busybox(self) -> bool:
+        if self.ok("test -x /bin/busybox"):
             return False
-        self.log("installing docker.io")
-        self.sh("apt-get install -y docker.io", timeout=900)
+        self.log("installing busybox-static (the probe image is made from it)")
+        self.sh("apt-get install -y busybox-static", timeout=900)
         return True
 
     def cut_firewalld_integration(self) -> bool:
@@ -86,7 +111,7 @@ class DebianRecipe(Recipe):
     def restore_firewalld_integration(self) -> bool:
         if not self.ok(f"test -f {DROP_IN}"):
             return False
-        self.log("20.10: giving dockerd back its firewalld integration")
+        self.log("giving dockerd back its firewalld integration")
         self.sh(f"rm -f {DROP_IN}")
         self.sh("systemctl daemon-reload")
         self.restart_docker()

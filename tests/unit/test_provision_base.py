@@ -1,4 +1,5 @@
-"""Recipe's shared firewalld steps, against Fabric's own mocked SSH remote.
+"""Recipe's shared firewalld steps, against Fabric's own mocked SSH remote; and what
+harness.provision makes of a machine's facts: its report, its probe image.
 
 Each test scripts the remote with fabric.testing.base.Command objects, in the
 order the recipe must send them; MockRemote hands one mocked channel per
@@ -7,13 +8,37 @@ command, and we compare the commands actually executed with the script.
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
+from pathlib import Path
 from typing import Callable
 
 import pytest
 from fabric.testing.base import Command
 
-from harness.provision.base import ProvisionError, Recipe
-from tests.unit.scripted_remote import run_recipe
+from harness.errors import FwlabError
+from harness.models import Layer
+from harness.provision import (
+    FACTS,
+    Facts,
+    ensure_probe_image,
+    firewalld_layer,
+    inspect,
+    provision,
+    report_of,
+)
+from harness.provision.base import DOCKER_VERSIONS, FIREWALLD_STATES, ProvisionError, Recipe
+from harness.provision.probe_image import LocalRoot, build, tag_for
+from tests.unit.scripted_remote import (
+    FACTS_COMMAND,
+    FACTS_KEYS,
+    FakeSFTP,
+    facts_output,
+    run_on_connection,
+    run_recipe,
+    write_machine_files,
+)
 
 
 class TinyRecipe(Recipe):
@@ -129,5 +154,220 @@ def test_ok_never_raises():
     assert run_scripted(script, lambda r: r.ok("false")) is False
 
 
-def test_stood_in_defaults_to_none():
-    assert run_scripted([], lambda r: r.stood_in("19.03")) is None
+# -- what every recipe has unless it says otherwise -----------------------------------
+def test_defaults_stand_in_for_nothing_and_need_no_busybox_install() -> None:
+    ran = run_recipe([], TinyRecipe, lambda r: (r.stood_in("19.03", "20.10.5"), r.ensure_busybox()))
+    assert ran.result == (None, False)
+
+
+def test_the_axes_values() -> None:
+    assert DOCKER_VERSIONS == ("19.03", "20.10", "distro")
+    assert FIREWALLD_STATES == ("on", "off", "stopped-no-restart")
+
+
+@pytest.mark.parametrize(
+    ("docker", "firewalld", "message"),
+    [
+        ("18.09", "on", "unknown docker version '18.09' (19.03, 20.10, distro)"),
+        ("distro", "maybe", "unknown firewalld state 'maybe' (on, off, stopped-no-restart)"),
+    ],
+)
+def test_provision_refuses_unknown_values_before_any_command(
+    docker: str, firewalld: str, message: str
+) -> None:
+    with pytest.raises(ProvisionError, match=re.escape(message)):
+        run_on_connection([], lambda conn: provision(conn, docker, firewalld))
+
+
+# -- the machine's facts, in one command ---------------------------------------------------
+def test_facts_keys_are_what_facts_prints() -> None:
+    assert re.findall(r'^echo "(\w+)=', FACTS, re.MULTILINE) == list(FACTS_KEYS)
+
+
+BOOKWORM = dict(
+    os_id="debian",
+    os_version="12",
+    os_codename="bookworm",
+    os_name="Debian GNU/Linux 12 (bookworm)",
+    kernel="6.1.0-18-amd64",
+    firewalld="1.3.3",
+    firewalld_backend="nftables",
+    firewalld_active="active",
+    nftables="1.0.6",
+    iptables="1.8.9 (nf_tables)",
+    docker="20.10.24+dfsg1",
+    docker_package="20.10.24+dfsg1-1+b3",
+    containerd="1.6.20~ds1",
+)
+STOOD_IN_TEXT = "Debian's docker.io 20.10.24+dfsg1 stands in for Docker 19.03: ..."
+
+
+def facts(**values: str) -> Facts:
+    return Facts.parse(facts_output(**{**BOOKWORM, **values}))
+
+
+# -- report_of and firewalld_layer -----------------------------------------------------------
+def test_report_of_a_stood_in_docker() -> None:
+    marker = {"docker": "19.03", "stood_in": STOOD_IN_TEXT, "probe_image": "fwlab/probe:0123"}
+    found = facts()
+    report = report_of(found, marker, "DebianRecipe", True, ["a step"])
+    assert report.docker == Layer(real=False, what=STOOD_IN_TEXT)
+    assert report.stood_in_reason == STOOD_IN_TEXT
+    assert report.os == "Debian GNU/Linux 12 (bookworm)"
+    assert (report.recipe, report.changed, report.steps) == ("DebianRecipe", True, ["a step"])
+    assert report.probe_image == "fwlab/probe:0123"
+    assert report.versions == found.versions
+
+
+def test_report_of_static_binaries() -> None:
+    marker = {"docker": "19.03", "stood_in": "", "tarball_sha256": "ab" * 32}
+    report = report_of(facts(docker="19.03.15"), marker, "DebianRecipe", False, [])
+    assert report.docker == Layer(True, "Docker 19.03.15 (static binaries, sha256 abababababab)")
+    assert report.stood_in_reason == ""
+
+
+@pytest.mark.parametrize(
+    ("marker", "values", "what"),
+    [
+        ({"docker_source": "Debian's docker.io"}, {}, "Docker 20.10.24+dfsg1 (Debian's docker.io)"),
+        ({}, {}, "Docker 20.10.24+dfsg1 (packaged)"),  # never provisioned
+        ({}, {"docker": ""}, "Docker 20.10.24+dfsg1-1+b3 (packaged)"),  # dockerd down
+        ({}, {"docker": "", "docker_package": ""}, "Docker is not running"),
+    ],
+)
+def test_report_of_a_packaged_docker(marker: dict, values: dict, what: str) -> None:
+    report = report_of(facts(**values), marker, "", False, [])
+    assert report.docker == Layer(True, what)
+    assert report.probe_image == ""
+
+
+@pytest.mark.parametrize(
+    ("values", "what"),
+    [
+        ({}, "firewalld 1.3.3 (nftables backend), running"),
+        (
+            {"firewalld": "0.9.3", "firewalld_backend": "iptables", "firewalld_active": "inactive"},
+            "firewalld 0.9.3 (iptables backend), stopped",
+        ),
+        (
+            {"firewalld_backend": "", "firewalld_active": "failed"},
+            "firewalld 1.3.3 (default backend), stopped",
+        ),
+        ({"firewalld": "", "firewalld_active": "inactive"}, "firewalld is not installed"),
+    ],
+)
+def test_firewalld_layer(values: dict, what: str) -> None:
+    layer = firewalld_layer(facts(**values))
+    assert layer == Layer(real=True, what=what)
+    assert report_of(facts(**values), {}, "", False, []).firewalld == layer
+
+
+def test_inspect_changes_nothing_and_returns_the_marker() -> None:
+    marker = {"os": "bookworm", "docker": "19.03", "firewalld": "on", "stood_in": STOOD_IN_TEXT}
+    out = facts_output(**BOOKWORM, marker=json.dumps(marker))
+    for user in ("root", "vagrant"):
+        script = [Command(FACTS_COMMAND, out=out.encode())]
+        report, found = run_on_connection(script, inspect, user=user).result
+        assert found == marker
+        assert report.changed is False and report.steps == [] and report.recipe == ""
+        assert report.docker == Layer(False, STOOD_IN_TEXT)
+        assert report.versions["os"] == "debian 12"
+
+
+# -- ensure_probe_image ----------------------------------------------------------------------
+class FakeConn:
+    def __init__(self, sftp: FakeSFTP):
+        self._sftp = sftp
+        self.puts: list[tuple[str, bytes]] = []
+
+    def sftp(self) -> FakeSFTP:
+        return self._sftp
+
+    def put(self, local: object, remote: str) -> None:
+        self.puts.append((remote, local.getvalue()))  # type: ignore[attr-defined]
+
+
+class FakeRecipe:
+    """Records ok(), sh() and log(); docker knows the images in `images`."""
+
+    def __init__(self, root: Path, images: tuple[str, ...] = ()):
+        self.conn = FakeConn(FakeSFTP(root))
+        self.images = set(images)
+        self.calls: list[tuple[str, str]] = []
+        self.logs: list[str] = []
+
+    def ok(self, cmd: str) -> bool:
+        self.calls.append(("ok", cmd))
+        words = shlex.split(cmd)
+        return words[:3] == ["docker", "image", "inspect"] and words[3] in self.images
+
+    def sh(self, cmd: str, check: bool = True, timeout: int | None = 300) -> None:
+        self.calls.append(("sh", cmd))
+        if cmd.startswith("docker import "):
+            self.images.add(shlex.split(cmd)[-1])
+
+    def log(self, msg: str) -> None:
+        self.logs.append(msg)
+
+
+UPLOAD = "/tmp/fwlab-probe.tar"
+
+
+def ensure(recipe: FakeRecipe, known: str = "") -> tuple[str, bool]:
+    return ensure_probe_image(recipe, known)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Path:
+    return write_machine_files(tmp_path / "machine")
+
+
+def test_probe_image_is_imported_when_missing(machine: Path) -> None:
+    data = build(LocalRoot(machine))
+    tag = tag_for(data)
+    recipe = FakeRecipe(machine)
+    assert ensure(recipe) == (tag, True)
+    assert recipe.calls == [
+        ("ok", f"docker image inspect {tag}"),
+        ("sh", f"docker import {UPLOAD} {tag}"),
+        ("sh", f"rm -f {UPLOAD}"),
+    ]
+    assert recipe.conn.puts == [(UPLOAD, data)]
+    assert recipe.logs == [
+        f"importing probe image {tag} (from the machine's own busybox and libraries)"
+    ]
+    assert "/bin/busybox" in recipe.conn.sftp().opened  # read from the machine
+
+    # Next time the marker knows the tag: one question, nothing read, nothing sent.
+    recipe.calls.clear()
+    recipe.conn.sftp().opened.clear()
+    assert ensure(recipe, tag) == (tag, False)
+    assert recipe.calls == [("ok", f"docker image inspect {tag}")]
+    assert recipe.conn.sftp().opened == [] and len(recipe.conn.puts) == 1
+
+
+def test_probe_image_is_skipped_when_the_known_tag_is_there(machine: Path) -> None:
+    recipe = FakeRecipe(machine, images=("fwlab/probe:0123456789ab",))
+    known = "fwlab/probe:0123456789ab"
+    assert ensure(recipe, known) == (known, False)
+    assert recipe.calls == [("ok", "docker image inspect fwlab/probe:0123456789ab")]
+    assert recipe.conn.puts == [] and recipe.logs == []
+    assert recipe.conn.sftp().opened == []
+
+
+def test_a_gone_known_tag_is_rebuilt_but_an_existing_one_not_reimported(machine: Path) -> None:
+    tag = tag_for(build(LocalRoot(machine)))
+    recipe = FakeRecipe(machine, images=(tag,))
+    assert ensure(recipe, "fwlab/probe:gone00000000") == (tag, False)
+    assert recipe.calls == [
+        ("ok", "docker image inspect fwlab/probe:gone00000000"),
+        ("ok", f"docker image inspect {tag}"),
+    ]
+    assert recipe.conn.puts == []
+
+
+def test_probe_image_on_a_machine_without_busybox(tmp_path: Path) -> None:
+    recipe = FakeRecipe(write_machine_files(tmp_path, {"lib64/libc.so.6": b"libc"}))
+    with pytest.raises(FwlabError, match="no busybox"):
+        ensure(recipe)
+    assert recipe.calls == [] and recipe.conn.puts == []

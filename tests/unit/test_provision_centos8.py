@@ -7,13 +7,17 @@ one mocked channel per command, and we compare what was executed with the script
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Callable
 
 import pytest
 from fabric.testing.base import Command
 
+from harness.models import Layer
+from harness.provision import FACTS, Facts, firewalld_layer, pick_recipe
 from harness.provision.base import DOCKER_VERSIONS, ProvisionError, Recipe
 from harness.provision.centos8 import (
     CENTOS_REPO_FILES,
@@ -22,7 +26,7 @@ from harness.provision.centos8 import (
     CentOS8Recipe,
     pin_specs,
 )
-from tests.unit.scripted_remote import SUDO, run_recipe
+from tests.unit.scripted_remote import SUDO, facts_output, run_recipe
 
 
 def run_scripted(
@@ -196,7 +200,7 @@ def test_version_prefix_must_match_a_whole_component():
     assert run_scripted(script, lambda r: r.install_docker("20.10")) is True
 
 
-@pytest.mark.parametrize("version", ["18.09", "19.3", "20.10.24", "", "latest"])
+@pytest.mark.parametrize("version", ["18.09", "19.3", "20.10.24", "", "latest", "distro"])
 def test_unknown_version_is_refused_before_any_command(version):
     with pytest.raises(ProvisionError, match=r"supported versions: 19\.03, 20\.10$"):
         run_scripted([], lambda r: r.install_docker(version))
@@ -255,8 +259,9 @@ def test_apply_firewalld_off_does_not_install_it():
 
 
 # -- constants and the rest ---------------------------------------------------
-def test_pins_cover_exactly_the_harness_versions():
-    assert sorted(PINS) == sorted(DOCKER_VERSIONS)
+def test_pins_cover_every_harness_version_but_distro():
+    # CentOS 8 ships no Docker of its own (podman instead): `distro` has nothing to install.
+    assert sorted(PINS) == sorted(v for v in DOCKER_VERSIONS if v != "distro")
 
 
 def test_pin_specs():
@@ -276,7 +281,187 @@ def test_identity():
     assert issubclass(CentOS8Recipe, Recipe)
     assert CentOS8Recipe.os_ids == ("centos", "rhel", "rocky", "almalinux")
     assert CentOS8Recipe.version_ids == ("8",)
-    assert run_scripted([], lambda r: (r.stood_in("19.03"), r.stood_in("20.10"))) == (None, None)
+    assert CentOS8Recipe.docker_source == "docker-ce from Docker's el8 repository"
+    stood_in = run_scripted(
+        [], lambda r: (r.stood_in("19.03", "19.03.15"), r.stood_in("20.10", "20.10.24"))
+    )
+    assert stood_in == (None, None)
+
+
+# -- busybox, for the probe image: from EPEL -------------------------------------
+TEST_USR_SBIN_BUSYBOX = "test -x /usr/sbin/busybox"
+TEST_SBIN_BUSYBOX = "test -x /sbin/busybox"
+
+
+def test_busybox_present_only_looks():
+    assert run_scripted([cmd(TEST_USR_SBIN_BUSYBOX)], lambda r: r.ensure_busybox()) is False
+    script = [cmd(TEST_USR_SBIN_BUSYBOX, exit=1), cmd(TEST_SBIN_BUSYBOX)]
+    assert run_scripted(script, lambda r: r.ensure_busybox()) is False
+
+
+def test_busybox_missing_comes_from_epel_through_the_vault():
+    script = [
+        cmd(TEST_USR_SBIN_BUSYBOX, exit=1),
+        cmd(TEST_SBIN_BUSYBOX, exit=1),
+        cmd(GREP_MIRRORLIST),
+        cmd(SED_VAULT),
+        cmd("dnf -y install epel-release"),
+        cmd("dnf -y install busybox"),
+    ]
+    assert run_scripted(script, lambda r: r.ensure_busybox()) is True
+
+
+def test_busybox_missing_on_rocky_needs_no_vault():
+    script = [
+        cmd(TEST_USR_SBIN_BUSYBOX, exit=1),
+        cmd(TEST_SBIN_BUSYBOX, exit=1),
+        cmd(GREP_MIRRORLIST, exit=2),
+        cmd("dnf -y install epel-release"),
+        cmd("dnf -y install busybox"),
+    ]
+    assert run_scripted(script, lambda r: r.ensure_busybox(), user="vagrant") is True
+
+
+# -- a CentOS 8 machine's facts ------------------------------------------------------
+CENTOS_8_FACTS = dict(
+    os_id="centos",
+    os_version="8",
+    os_name="CentOS Linux 8",
+    os_like="rhel fedora",
+    kernel="4.18.0-348.7.1.el8_5.x86_64",
+    firewalld="0.9.3",
+    firewalld_backend="nftables",
+    firewalld_active="active",
+    nftables="0.9.3",
+    iptables="1.8.4 (nf_tables)",
+    docker="19.03.15",
+    docker_package="19.03.15",
+    containerd="1.3.9",
+)
+
+
+def test_facts_of_centos8():
+    found = Facts.parse(facts_output(**CENTOS_8_FACTS))
+    assert found.os_axis == "centos8"
+    assert found.versions == {
+        "os": "centos 8",
+        "kernel": "4.18.0-348.7.1.el8_5.x86_64",
+        "firewalld": "0.9.3",
+        "nftables": "0.9.3",
+        "iptables": "1.8.4 (nf_tables)",
+        "docker": "19.03.15",
+        "containerd": "1.3.9",
+    }
+    assert pick_recipe(found.os_release) is CentOS8Recipe
+    rocky = Facts.parse(facts_output(**{**CENTOS_8_FACTS, "os_id": "rocky", "os_version": "8.9"}))
+    assert rocky.os_axis == "rocky8" and rocky.versions["os"] == "rocky 8.9"
+
+
+# -- FACTS itself, run by sh against stand-in commands ------------------------------
+CENTOS_OS_RELEASE = """\
+NAME="CentOS Linux"
+VERSION="8"
+ID="centos"
+ID_LIKE="rhel fedora"
+VERSION_ID="8"
+PLATFORM_ID="platform:el8"
+PRETTY_NAME="CentOS Linux 8"
+"""
+#: Commands of a CentOS 8.5 box with firewalld running and no Docker installed.
+CENTOS_COMMANDS = {
+    "uname": "echo 4.18.0-348.7.1.el8_5.x86_64",
+    "firewall-cmd": "echo 0.9.3",
+    "systemctl": 'echo active; [ "$2" = firewalld ]',
+    "nft": "echo 'nftables v0.9.3 (Topsy)'",
+    "iptables": "echo 'iptables v1.8.4 (nf_tables)'",
+    # rpm says so on stdout, and exits 1
+    "rpm": 'for p; do case "$p" in -*|%*) ;; *) echo "package $p is not installed";; esac; done; '
+    "exit 1",
+    "dpkg-query": "echo 'sh: dpkg-query: command not found' >&2; exit 127",
+    "docker": "echo 'sh: docker: command not found' >&2; exit 127",
+    "containerd": "echo 'sh: containerd: command not found' >&2; exit 127",
+}
+
+
+def run_facts(tmp_path: Path, commands: dict[str, str], marker: dict | None = None) -> Facts:
+    """FACTS run by sh, its /etc/ moved under tmp_path, with `commands` as the machine's."""
+    etc = tmp_path / "etc"
+    (etc / "firewalld").mkdir(parents=True)
+    (etc / "os-release").write_text(CENTOS_OS_RELEASE)
+    (etc / "firewalld" / "firewalld.conf").write_text(
+        "DefaultZone=public\nFirewallBackend=nftables\n"
+    )
+    if marker is not None:
+        (etc / "fwlab").mkdir()
+        (etc / "fwlab" / "cell.json").write_text(json.dumps(marker) + "\n")
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for name, body in commands.items():
+        (bin_ / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_ / name).chmod(0o755)
+    script = FACTS.replace("/etc/", f"{etc}/")
+    out = subprocess.run(
+        ["sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{bin_}:/usr/bin:/bin"},
+        timeout=30,
+        check=False,
+    )
+    return Facts.parse(out.stdout)
+
+
+needs_shell_tools = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("sh", "sed", "awk", "cat", "timeout")),
+    reason="needs sh, sed, awk, cat and timeout",
+)
+
+
+@needs_shell_tools
+def test_facts_script_on_centos8_without_docker(tmp_path):
+    found = run_facts(tmp_path, CENTOS_COMMANDS)
+    assert found.os_axis == "centos8"
+    assert found.os_release["PRETTY_NAME"] == "CentOS Linux 8"
+    assert found.get("firewalld_backend") == "nftables"
+    assert found.get("firewalld_active") == "active"
+    # rpm's "package docker-ce is not installed" is no Docker version.
+    assert found.versions == {
+        "os": "centos 8",
+        "kernel": "4.18.0-348.7.1.el8_5.x86_64",
+        "firewalld": "0.9.3",
+        "nftables": "0.9.3",
+        "iptables": "1.8.4 (nf_tables)",
+    }
+    assert found.marker == {}
+
+
+@needs_shell_tools
+def test_facts_script_on_centos8_without_firewalld(tmp_path):
+    commands = {
+        **CENTOS_COMMANDS,
+        "firewall-cmd": "echo 'sh: firewall-cmd: command not found' >&2; exit 127",
+        "systemctl": "echo inactive; exit 3",
+    }
+    found = run_facts(tmp_path, commands)
+    # rpm's "package firewalld is not installed" is no firewalld version either.
+    assert "firewalld" not in found.versions
+    assert firewalld_layer(found) == Layer(True, "firewalld is not installed")
+
+
+@needs_shell_tools
+def test_facts_script_on_centos8_with_docker_ce(tmp_path):
+    marker = {"os": "centos8", "docker": "19.03", "firewalld": "on"}
+    commands = {
+        **CENTOS_COMMANDS,
+        "rpm": "printf %s 19.03.15",
+        "docker": "echo 19.03.15",
+        "containerd": "echo 'containerd containerd.io 1.3.9 ea765aba0d05'",
+    }
+    found = run_facts(tmp_path, commands, marker)
+    assert found.get("docker_package") == "19.03.15"
+    assert found.versions["docker"] == "19.03.15"
+    assert found.versions["containerd"] == "1.3.9"
+    assert found.marker == marker
 
 
 # -- the vault sed, run for real on copies of CentOS 8.5 repo files ----------
