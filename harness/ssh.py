@@ -1,20 +1,35 @@
-"""The one thing every provider hands back: an ssh_config entry.
+"""The one thing every provider hands back, an ssh_config entry, and the one way fwlab
+reaches a machine through it: paramiko.
 
-It is the same shape `vagrant ssh-config` prints. Fabric (provisioning) and
-pytest-testinfra (checks) both connect through it, so no code after the
-provider knows which kind of machine it talks to.
+The entry has the shape `vagrant ssh-config` prints. Fabric (provisioning), the
+checks (pytest-testinfra, through the `fwlab://` backend registered here) and every
+command fwlab runs on a machine go through paramiko with the entry's host, user,
+key, ProxyCommand and pinned known_hosts. Only `fwlab ssh`, an interactive shell for
+a person, hands the same entry to OpenSSH.
 """
 
 from __future__ import annotations
 
+import shlex
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paramiko
+import testinfra
+import testinfra.backend
+from testinfra.backend.base import CommandResult
+from testinfra.backend.local import LocalBackend
+from testinfra.backend.paramiko import ParamikoBackend
 
 from harness.errors import FwlabError
+
+#: How long one command may run before fwlab gives up on the connection (a probe is
+#: bounded on the machine itself; this only guards against a connection that hangs).
+COMMAND_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -25,11 +40,10 @@ class SshEndpoint:
     port: int
     identity_file: str
     known_hosts: str = ""  # empty: the provider cannot pin a host key (e.g. Vagrant)
-    control_dir: str = ""  # where OpenSSH keeps its master socket, if anywhere
     proxy_command: str = ""  # how to reach a machine in a namespace of ours (Vagrant)
 
     def render(self) -> str:
-        """An ssh_config entry that plain OpenSSH, Fabric and testinfra all accept."""
+        """An ssh_config entry that OpenSSH, Fabric, paramiko and testinfra all accept."""
         lines = [
             f"Host {self.alias}",
             f"  HostName {self.hostname}",
@@ -43,20 +57,11 @@ class SshEndpoint:
             "  LogLevel ERROR",
         ]
         if self.known_hosts:
-            lines += [
-                f"  UserKnownHostsFile {self.known_hosts}",
-                "  StrictHostKeyChecking yes",
-            ]
+            lines += [f"  UserKnownHostsFile {self.known_hosts}", "  StrictHostKeyChecking yes"]
         else:
             lines += ["  UserKnownHostsFile /dev/null", "  StrictHostKeyChecking no"]
         if self.proxy_command:
             lines.append(f"  ProxyCommand {self.proxy_command}")
-        if self.control_dir:
-            lines += [
-                "  ControlMaster auto",
-                f"  ControlPath {self.control_dir}/ssh-%C",
-                "  ControlPersist 120s",
-            ]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -76,7 +81,7 @@ class SshEndpoint:
         alias = alias or hosts[0]
         entry = config.lookup(alias)
         known = entry.get("userknownhostsfile", "")
-        if known == "/dev/null":
+        if known == "/dev/null" or entry.get("stricthostkeychecking") == "no":
             known = ""
         return cls(
             alias=alias,
@@ -88,39 +93,187 @@ class SshEndpoint:
             proxy_command=entry.get("proxycommand", ""),
         )
 
+    @classmethod
+    def read(cls, config_path: Path, alias: str | None = None) -> SshEndpoint:
+        return cls.parse(Path(config_path).read_text(), alias)
+
     def write(self, path: Path) -> Path:
         path.write_text(self.render())
         path.chmod(0o600)
         return path
 
     # -- consumers -------------------------------------------------------
-    def fabric(self, config_path: Path) -> Any:
-        """A Fabric Connection built from the entry; the host key is pinned when known."""
-        from fabric import Config, Connection
-
-        conn = Connection(self.alias, config=Config(runtime_ssh_path=str(config_path)))
+    def connect(self, timeout: float = 10.0) -> paramiko.SSHClient:
+        """A paramiko client; the host key is pinned when the entry names a known_hosts."""
+        client = paramiko.SSHClient()
         if self.known_hosts:
-            conn.client.load_host_keys(self.known_hosts)
-            conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            client.load_host_keys(self.known_hosts)
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        sock = paramiko.ProxyCommand(self.proxy_command) if self.proxy_command else None
+        try:
+            client.connect(
+                self.hostname,
+                port=self.port,
+                username=self.user,
+                key_filename=self.identity_file or None,
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                sock=sock,  # type: ignore[arg-type]
+            )
+        except BaseException:
+            client.close()
+            raise
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(15)
+        return client
+
+    def fabric(self) -> Any:
+        """A Fabric Connection over the same pinned paramiko client."""
+        from fabric import Connection
+
+        conn = Connection(self.hostname, user=self.user, port=self.port)
+        conn.client = self.connect()
+        conn.transport = conn.client.get_transport()
         return conn
 
-    def testinfra(self, config_path: Path) -> Any:
-        """A testinfra host over OpenSSH (which honours the pinned known_hosts). Checks
-        need root: a machine entered as another user (vagrant) runs them under sudo."""
-        import testinfra
-
+    def host(self, config_path: Path) -> Any:
+        """A testinfra host over the `fwlab://` backend. Commands need root: a machine
+        entered as another user (vagrant) runs them under sudo."""
         return testinfra.get_host(
-            f"ssh://{self.alias}", ssh_config=str(config_path), sudo=self.user != "root"
+            f"fwlab://{self.alias}", ssh_config=str(config_path), sudo=self.user != "root"
         )
 
-    def close_master(self, config_path: Path) -> None:
-        """End the OpenSSH master connection we may have started (never leave one)."""
-        if self.control_dir and config_path.exists():
-            subprocess.run(
-                ["ssh", "-F", str(config_path), "-O", "exit", self.alias],
-                capture_output=True,
-                timeout=10,
-            )
+    def answers(self, timeout: float = 5.0) -> bool:
+        """True once the machine accepts our key and runs a command."""
+        try:
+            client = self.connect(timeout=timeout)
+        except (OSError, paramiko.SSHException, EOFError):
+            return False
+        try:
+            return run(client, "true", timeout=timeout).rc == 0
+        except (OSError, paramiko.SSHException, FwlabError):
+            return False
+        finally:
+            client.close()
+
+
+@dataclass(frozen=True)
+class Output:
+    rc: int
+    stdout_bytes: bytes
+    stderr_bytes: bytes
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_bytes.decode(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_bytes.decode(errors="replace")
+
+
+def run(client: paramiko.SSHClient, command: str, timeout: float = COMMAND_TIMEOUT) -> Output:
+    """Run one command; stdout and stderr are read at once (no deadlock on either),
+    and a command that outlives `timeout` ends the channel and raises."""
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        raise FwlabError("the SSH connection is closed")
+    chan = transport.open_session(timeout=30)
+    try:
+        chan.settimeout(timeout)
+        chan.exec_command(command)
+        out, err = bytearray(), bytearray()
+        reader = threading.Thread(target=lambda: err.extend(_drain(chan.makefile_stderr("rb"))))
+        reader.start()
+        out.extend(_drain(chan.makefile("rb")))
+        reader.join(timeout)
+        deadline = time.monotonic() + timeout
+        while not chan.exit_status_ready():
+            if time.monotonic() > deadline:
+                raise FwlabError(f"`{command[:80]}` did not finish within {timeout:.0f} s")
+            time.sleep(0.01)
+        rc = chan.recv_exit_status()
+    except TimeoutError as exc:
+        raise FwlabError(f"`{command[:80]}` did not finish within {timeout:.0f} s") from exc
+    finally:
+        chan.close()
+    return Output(rc, bytes(out), bytes(err))
+
+
+def _drain(stream: Any) -> bytes:
+    try:
+        return stream.read()
+    except TimeoutError:
+        return b""
+
+
+class FwlabBackend(ParamikoBackend):
+    """testinfra's paramiko backend, with the entry's known_hosts pinned and a bound on
+    every command: `fwlab://ALIAS?ssh_config=FILE`."""
+
+    NAME = "fwlab"
+
+    def __init__(self, hostspec: str, ssh_config: str | None = None, *args: Any, **kwargs: Any):
+        if not ssh_config:
+            raise RuntimeError("the fwlab:// backend needs ssh_config")
+        super().__init__(hostspec, ssh_config, *args, **kwargs)
+        self._lock = threading.Lock()
+        self._client: paramiko.SSHClient | None = None
+
+    @property  # type: ignore[override]
+    def client(self) -> paramiko.SSHClient:
+        with self._lock:  # probes run from several threads; connect once
+            if self._client is None or not _alive(self._client):
+                assert self.ssh_config is not None
+                self._client = SshEndpoint.read(Path(self.ssh_config), self.host.name).connect()
+            return self._client
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        cmd = self.get_command(command, *args)
+        out = run(self.client, cmd)
+        return self.result(out.rc, self.encode(cmd), out.stdout_bytes, out.stderr_bytes)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _alive(client: paramiko.SSHClient) -> bool:
+    transport = client.get_transport()
+    return transport is not None and transport.is_active()
+
+
+class NetnsBackend(LocalBackend):
+    """Commands in a network namespace of this machine: `netns://NAME`. fwlab's providers
+    use it for the client outside a lab (the NAT gateway's namespace)."""
+
+    NAME = "netns"
+
+    def __init__(self, hostspec: str, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.namespace = hostspec
+
+    def get_pytest_id(self) -> str:
+        return f"netns://{self.namespace}"
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        cmd = self.get_command(command, *args)
+        argv = ["ip", "netns", "exec", self.namespace, "sh", "-c", cmd]
+        try:
+            proc = subprocess.run(argv, capture_output=True, timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise FwlabError(f"`{cmd[:80]}` did not finish within {COMMAND_TIMEOUT:.0f} s") from exc
+        return self.result(proc.returncode, self.encode(shlex.join(argv)), proc.stdout, proc.stderr)
+
+
+testinfra.backend.BACKENDS.setdefault("fwlab", f"{__name__}.FwlabBackend")
+testinfra.backend.BACKENDS.setdefault("netns", f"{__name__}.NetnsBackend")
 
 
 def generate_keypair(path: Path, comment: str) -> str:

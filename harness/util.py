@@ -1,17 +1,20 @@
-"""Small process helpers: run a command, wait for a condition with a deadline."""
+"""Small process helpers: run a command, wait for a condition with a deadline, and find,
+stop or measure processes (psutil) that fwlab started."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
+
+import psutil
+from filelock import FileLock
 
 from harness.errors import FwlabError
 
@@ -40,25 +43,20 @@ def run(
 
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive flock on path (made if missing): one fwlab process at a time."""
+    """An exclusive lock on path (made if missing): one fwlab process at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with FileLock(str(path)):
+        yield
 
 
 def mounts_under(path: Path) -> list[str]:
     """Mount points at or below path, deepest first."""
     prefix = str(path.resolve())
-    points = []
-    with open("/proc/mounts") as f:
-        for line in f:
-            point = line.split()[1].replace("\\040", " ")
-            if point == prefix or point.startswith(prefix + "/"):
-                points.append(point)
+    points = [
+        p.mountpoint
+        for p in psutil.disk_partitions(all=True)
+        if p.mountpoint == prefix or p.mountpoint.startswith(prefix + "/")
+    ]
     return sorted(points, key=len, reverse=True)
 
 
@@ -76,17 +74,22 @@ def remove_tree(path: Path) -> None:
 def processes_using(path: Path) -> list[int]:
     """PIDs whose root, working directory or command line is inside path."""
     prefix = str(path.resolve())
+
+    def inside(place: str) -> bool:
+        return place == prefix or place.startswith(prefix + "/")
+
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for proc in psutil.process_iter(["pid", "cwd", "cmdline"]):
+        if proc.pid == os.getpid():
             continue
         try:
-            places = [os.readlink(entry / "root"), os.readlink(entry / "cwd")]
-            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            root = os.readlink(f"/proc/{proc.pid}/root")
         except OSError:
-            continue
-        if any(p == prefix or p.startswith(prefix + "/") for p in places) or prefix in args:
-            found.append(int(entry.name))
+            root = ""
+        cwd = proc.info.get("cwd") or ""
+        args = " ".join(proc.info.get("cmdline") or [])
+        if inside(root) or inside(cwd) or prefix in args:
+            found.append(proc.pid)
     return found
 
 
@@ -99,14 +102,26 @@ def processes_in_netns(names: list[str]) -> list[int]:
         except OSError:
             pass
     found = []
-    for entry in Path("/proc").iterdir() if inodes else []:
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if os.stat(entry / "ns" / "net").st_ino in inodes:
-                    found.append(int(entry.name))
-            except OSError:
-                continue
+    for pid in psutil.pids() if inodes else []:
+        if pid == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino in inodes:
+                found.append(pid)
+        except OSError:
+            continue
     return found
+
+
+def processes_rss(pids: Iterable[int]) -> int:
+    """Resident memory of these processes together (bytes); gone ones count nothing."""
+    total = 0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            continue
+    return total
 
 
 def die_with_parent() -> None:
@@ -134,64 +149,51 @@ def wait_for(
         time.sleep(interval)
 
 
-def proc_start_time(pid: int) -> int | None:
-    """The kernel's start time of pid (clock ticks since boot), or None if gone.
+def proc_start_time(pid: int) -> float | None:
+    """When pid started (seconds since the epoch), or None if it is gone or a zombie.
 
     Stored next to a PID so that we never signal a recycled PID that is not ours.
     """
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:  # finished; only its parent can reap it
+            return None
+        return proc.create_time()
+    except psutil.Error:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):  # a zombie has finished; only its parent can reap it
-        return None
-    return int(fields[19])
 
 
-def is_same_process(pid: int, start_time: int | None) -> bool:
-    return start_time is not None and proc_start_time(pid) == start_time
+def is_same_process(pid: int, start_time: float | None) -> bool:
+    found = proc_start_time(pid)
+    return start_time is not None and found is not None and abs(found - start_time) < 0.05
 
 
-def stop_process(pid: int, start_time: int | None, grace: float = 5.0) -> bool:
-    """SIGTERM then SIGKILL one process we started. Returns True if it was running."""
+def stop_process(pid: int, start_time: float | None, grace: float = 5.0) -> bool:
+    """SIGTERM, then SIGKILL, one process we started (and reap it if it is our child).
+    Returns True if it was running."""
     if not is_same_process(pid, start_time):
         return False
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+    try:
+        proc = psutil.Process(pid)
+        proc.terminate()
         try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not is_same_process(pid, start_time):
-                return True
-            _reap(pid)
-            time.sleep(0.05)
+            proc.wait(grace)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+        pass
     return True
 
 
 def kill_all(pids: list[int], timeout: float = 5.0) -> None:
     """SIGKILL each process (found to be ours by its cgroup or namespace) and wait."""
-    started = {pid: proc_start_time(pid) for pid in pids}
+    procs = []
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [pid for pid, start in started.items() if is_same_process(pid, start)]
-        if not alive:
-            return
-        for pid in alive:
-            _reap(pid)
-        time.sleep(0.05)
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+            proc = psutil.Process(pid)
+            proc.kill()
+            procs.append(proc)
+        except psutil.Error:
+            continue
+    psutil.wait_procs(procs, timeout=timeout)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import UsageError
+from harness.models import Layer
 from harness.ssh import SshEndpoint
 
 Progress = Callable[[str], None]
@@ -33,10 +34,18 @@ class Machine:
     ssh_config_path: Path | None = None
     details: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def reachable(self) -> bool:
+        return self.ssh is not None and self.ssh_config_path is not None
 
-def join_reasons(*reasons: str | None) -> str:
-    """Every reason a cell is stood in, as one line ("" when it is the real thing)."""
-    return "; ".join(r for r in reasons if r)
+
+@dataclass(frozen=True)
+class Provisioning:
+    """How to provision a machine into a cell, and the key of that state (so a provider
+    can keep it: a cached layer, a snapshot)."""
+
+    key: str
+    apply: Callable[[Machine], object]
 
 
 class Provider(ABC):
@@ -49,11 +58,20 @@ class Provider(ABC):
     max_parallel: int = 8
 
     @abstractmethod
-    def up(self, name: str, progress: Progress | None = None, ephemeral: bool = False) -> Machine:
-        """Create and boot `name`; return once SSH answers. Cleans up after itself on failure.
+    def up(
+        self,
+        name: str,
+        progress: Progress | None = None,
+        ephemeral: bool = False,
+        release: str | None = None,
+        provisioned: Provisioning | None = None,
+    ) -> Machine:
+        """Create and boot `name` (running OS release `release`); return once SSH answers.
+        Cleans up after itself on failure.
 
         ephemeral: the machine belongs to this process only (a matrix cell); `gc` may
-        remove it once this process is gone."""
+        remove it once this process is gone. provisioned: bring it up already in that
+        state where the provider keeps one (a cached layer, a snapshot), else apply it."""
 
     @abstractmethod
     def keep(self, name: str) -> None:
@@ -71,27 +89,30 @@ class Provider(ABC):
     def list(self) -> list[Machine]:
         """Every machine this provider knows of."""
 
+    @abstractmethod
+    def machine_layer(self, name: str, stands_for: str) -> Layer:
+        """What the machine is, against what the lab says it stands for."""
+
+    def outside(self, name: str) -> str:
+        """A testinfra host spec for a client outside the lab, on the lab's NAT network."""
+        return ""
+
     def ssh_config(self, name: str) -> str:
         machine = self.status(name)
         if machine.ssh is None:
             raise UsageError(f"lab {name!r} is not running")
         return machine.ssh.render()
 
-    def stood_in_reason(self) -> str | None:
-        """Why this provider's machines are not what the lab describes, if they are not."""
-        return None
-
-    #: Whether snapshot_save/snapshot_restore do anything (a re-run may skip provisioning).
-    has_snapshots: bool = False
-
-    def snapshot_save(self, name: str, tag: str) -> None:
-        """Remember the machine's current state as `tag` (providers that can)."""
-        raise UsageError(f"the {self.name} provider keeps no snapshots")
-
-    def snapshot_restore(self, name: str, tag: str) -> bool:
-        """Return the machine to snapshot `tag`; False when there is none to return to."""
-        return False
+    def running(self, name: str) -> Machine:
+        machine = self.status(name)
+        if not machine.reachable or machine.status != "running":
+            raise UsageError(f"lab {name!r} is not running (fwlab ls)")
+        return machine
 
     def gc(self, progress: Progress | None = None) -> list[str]:
         """Remove leftovers of interrupted runs; return what was removed."""
         return []
+
+    def memory_peak(self, name: str) -> int | None:
+        """Peak memory of the machine (bytes), where the provider can tell."""
+        return None

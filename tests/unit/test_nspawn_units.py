@@ -156,10 +156,18 @@ def test_recipe_key_changes_with_every_input() -> None:
     assert len(keys) == 5
 
 
-@pytest.mark.parametrize("suite", ["buster", "sid", ""])
+@pytest.mark.parametrize("suite", ["buster", "stretch", ""])
 def test_unknown_suite(suite: str) -> None:
-    with pytest.raises(UsageError, match=r"unknown suite .*\(known: bullseye, bookworm\)"):
+    with pytest.raises(
+        UsageError, match=r"unknown OS release .*\(known: bullseye, bookworm, trixie, sid\)"
+    ):
         ImageRecipe(suite=suite)
+
+
+def test_trixie_and_sid_images_carry_docker_cli() -> None:
+    assert "docker-cli" in ImageRecipe(suite="trixie").packages
+    assert "docker-cli" in ImageRecipe(suite="sid").packages
+    assert "docker-cli" not in ImageRecipe(suite="bookworm").packages
 
 
 # -- image: is the cached image usable? ---------------------------------------------------

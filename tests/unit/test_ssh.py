@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import stat
 from pathlib import Path
 
+import paramiko
 import pytest
+import testinfra
 
-from harness import ssh
 from harness.errors import FwlabError
 from harness.ssh import SshEndpoint, generate_keypair
+from harness.ssh import run as ssh_run
+from tests.unit.ssh_server import SshServer
 
 PINNED = SshEndpoint(
     alias="t1",
@@ -20,7 +22,6 @@ PINNED = SshEndpoint(
     port=22,
     identity_file="/var/lib/fwlab/labs/t1/id_ed25519",
     known_hosts="/var/lib/fwlab/labs/t1/known_hosts",
-    control_dir="/var/lib/fwlab/labs/t1",
 )
 UNPINNED = SshEndpoint(
     alias="default",
@@ -70,9 +71,7 @@ def test_render_pinned_endpoint() -> None:
     assert opts["BatchMode"] == "yes"
     assert opts["UserKnownHostsFile"] == "/var/lib/fwlab/labs/t1/known_hosts"
     assert opts["StrictHostKeyChecking"] == "yes"
-    assert opts["ControlMaster"] == "auto"
-    assert opts["ControlPath"] == "/var/lib/fwlab/labs/t1/ssh-%C"
-    assert opts["ControlPersist"] == "120s"
+    assert "ControlMaster" not in opts  # paramiko is the one transport: no OpenSSH masters
     # Options belong to the Host entry: every line after the first is indented.
     assert all(line.startswith("  ") for line in text.splitlines()[1:])
 
@@ -84,14 +83,6 @@ def test_render_without_known_hosts_does_not_pin() -> None:
     assert opts["Port"] == "2222"
 
 
-def test_control_path_only_with_a_control_dir() -> None:
-    assert "ControlPath" not in UNPINNED.render()
-    assert "ControlMaster" not in UNPINNED.render()
-    no_control = dataclasses.replace(PINNED, control_dir="")
-    assert "ControlPath" not in no_control.render()
-    assert "ControlPath" in PINNED.render()
-
-
 def test_each_option_appears_once() -> None:
     for endpoint in (PINNED, UNPINNED):
         keys = [line.split()[0] for line in endpoint.render().splitlines()]
@@ -99,14 +90,13 @@ def test_each_option_appears_once() -> None:
 
 
 # -- parse --------------------------------------------------------------------------------
-@pytest.mark.parametrize("endpoint", [UNPINNED, dataclasses.replace(PINNED, control_dir="")])
+@pytest.mark.parametrize("endpoint", [UNPINNED, PINNED])
 def test_parse_round_trips_render(endpoint: SshEndpoint) -> None:
     assert SshEndpoint.parse(endpoint.render()) == endpoint
 
 
-def test_parse_keeps_everything_but_the_control_dir() -> None:
-    # ControlPath is not read back: a parsed endpoint never owns a master socket.
-    assert SshEndpoint.parse(PINNED.render()) == dataclasses.replace(PINNED, control_dir="")
+def test_parse_reads_back_what_render_wrote() -> None:
+    assert SshEndpoint.parse(PINNED.render()) == PINNED
 
 
 def test_parse_vagrant_ssh_config() -> None:
@@ -118,7 +108,6 @@ def test_parse_vagrant_ssh_config() -> None:
     assert endpoint.port == 2222
     assert endpoint.identity_file == ("/home/x/.vagrant/machines/default/virtualbox/private_key")
     assert endpoint.known_hosts == ""  # /dev/null: nothing pinned
-    assert endpoint.control_dir == ""
 
 
 def test_parse_vagrant_ssh_config_then_render_is_usable() -> None:
@@ -132,7 +121,7 @@ def test_parse_picks_the_named_alias() -> None:
     # Several entries: the caller names one (without `alias` the pick is arbitrary).
     text = PINNED.render() + "\n" + UNPINNED.render()
     assert SshEndpoint.parse(text, alias="default") == UNPINNED
-    assert SshEndpoint.parse(text, alias="t1") == dataclasses.replace(PINNED, control_dir="")
+    assert SshEndpoint.parse(text, alias="t1") == PINNED
 
 
 def test_parse_defaults() -> None:
@@ -150,19 +139,6 @@ def test_write_makes_a_private_file(tmp_path: Path) -> None:
     path = PINNED.write(tmp_path / "ssh_config")
     assert path.read_text() == PINNED.render()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_close_master_runs_nothing_without_a_master(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_ssh(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"ssh started: {args}")
-
-    monkeypatch.setattr(ssh.subprocess, "run", no_ssh)
-    # No ControlPath: nothing to close.
-    UNPINNED.close_master(UNPINNED.write(tmp_path / "ssh_config"))
-    # A ControlPath, but the config file is gone: nothing to talk to.
-    PINNED.close_master(tmp_path / "absent")
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -189,3 +165,81 @@ def test_generate_keypair_keeps_an_existing_key(tmp_path: Path) -> None:
     again = generate_keypair(key, "another-comment")
     assert again == first
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+# -- the one transport: paramiko, through a real (test) SSH server -----------------------
+@pytest.fixture
+def server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    srv = SshServer(tmp_path)
+    yield srv
+    srv.stop()
+
+
+def endpoint_for(server: SshServer, tmp_path: Path, pin: bool = True) -> SshEndpoint:
+    known = tmp_path / "known_hosts"
+    known.write_text(server.known_hosts_line())
+    return SshEndpoint(
+        "t1", "127.0.0.1", "root", server.port, str(server.client_key_path),
+        known_hosts=str(known) if pin else "",
+    )  # fmt: skip
+
+
+def test_commands_run_with_stdout_stderr_and_status(server: SshServer, tmp_path: Path) -> None:
+    client = endpoint_for(server, tmp_path).connect()
+    try:
+        out = ssh_run(client, "echo out; echo err >&2; exit 3")
+        assert (out.rc, out.stdout, out.stderr) == (3, "out\n", "err\n")
+        big = ssh_run(client, "head -c 300000 /dev/zero | tr '\\0' x >&2; echo done")
+        assert big.stdout == "done\n" and len(big.stderr) == 300000  # no deadlock on stderr
+    finally:
+        client.close()
+
+
+def test_a_command_that_hangs_is_bounded(server: SshServer, tmp_path: Path) -> None:
+    client = endpoint_for(server, tmp_path).connect()
+    try:
+        with pytest.raises(FwlabError, match="did not finish within 1 s"):
+            ssh_run(client, "sleep 5", timeout=1)
+    finally:
+        client.close()
+
+
+def test_the_host_key_is_pinned(server: SshServer, tmp_path: Path) -> None:
+    endpoint = endpoint_for(server, tmp_path)
+    other = paramiko.RSAKey.generate(2048)
+    Path(endpoint.known_hosts).write_text(
+        f"[127.0.0.1]:{server.port} {other.get_name()} {other.get_base64()}\n"
+    )
+    with pytest.raises(paramiko.SSHException):
+        endpoint.connect()
+    assert not endpoint.answers(timeout=3)
+
+
+def test_testinfra_checks_go_through_the_same_transport(server: SshServer, tmp_path: Path) -> None:
+    config = endpoint_for(server, tmp_path).write(tmp_path / "ssh_config")
+    host = testinfra.get_host("fwlab://t1", ssh_config=str(config))
+    assert host.run("echo $((6 * 7))").stdout.strip() == "42"
+    assert host.file("/").is_directory  # testinfra's own modules work over it
+
+
+def test_fabric_goes_through_the_same_transport(server: SshServer, tmp_path: Path) -> None:
+    conn = endpoint_for(server, tmp_path).fabric()
+    try:
+        assert conn.run("echo fabric", hide=True, in_stream=False).stdout == "fabric\n"
+    finally:
+        conn.close()
+
+
+def test_netns_backend_prefixes_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    seen = []
+
+    def fake_run(argv, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(argv)
+        return subprocess.CompletedProcess(argv, 0, b"ok\n", b"")
+
+    monkeypatch.setattr("harness.ssh.subprocess.run", fake_run)
+    host = testinfra.get_host("netns://fwlab-x-wan")
+    assert host.run("busybox wget -q -O - http://10.0.2.15/").stdout == "ok\n"
+    assert seen[0][:5] == ["ip", "netns", "exec", "fwlab-x-wan", "sh"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.probes import CHECKS, Scaffold
+from harness.checks import Http
+from harness.checks.probe import Bounds, container_command
 from harness.errors import UsageError
-from harness.providers.base import join_reasons
 from harness.providers.vagrant import libvirt
-from harness.providers.vagrant.provider import backend
+from harness.providers.vagrant.provider import DEFAULT_BOX, LabState, VagrantProvider, backend
 from harness.ssh import SshEndpoint
 
 VAGRANT_SSH_CONFIG = """\
@@ -41,18 +41,48 @@ def test_backend_is_chosen_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
         backend()
 
 
-def test_stand_in_reasons_are_all_reported() -> None:
-    assert join_reasons("no 19.03", None, "a libvirt VM") == "no 19.03; a libvirt VM"
-    assert join_reasons(None, "") == ""
+@pytest.fixture
+def vagrant_home(tmp_path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FWLAB_HOME", str(tmp_path))
+    monkeypatch.setenv("FWLAB_VAGRANT_PROVIDER", "libvirt")
+    monkeypatch.delenv("FWLAB_BOX", raising=False)
+    return tmp_path
 
 
-def test_slow_machines_get_longer_probe_timeouts() -> None:
-    fast = Scaffold("img", "a", "b", "n", "m")
-    slow = Scaffold("img", "a", "b", "n", "m", time_scale=6.0)
-    assert (fast.hard_timeout, slow.hard_timeout) == (9, 54)
-    assert slow.monitor_seconds > 2 * slow.hard_timeout
-    assert "timeout -k 2 54 docker run" in CHECKS["egress-ip"].command(slow)
-    assert "timeout 18 wget" in CHECKS["egress-ip"].command(slow)
+def claimed(name: str, box: str, backend_name: str) -> None:
+    state = LabState(name)
+    state.dir.mkdir(parents=True)
+    state.data = {"made_by": "fwlab", "box": box, "backend": backend_name}
+    state.save()
+
+
+def test_fidelity_of_vagrant_machines(vagrant_home) -> None:  # type: ignore[no-untyped-def]
+    provider = VagrantProvider()
+    claimed("a", "fwlab/bullseye", "libvirt")
+    layer = provider.machine_layer("a", "a VirtualBox CentOS 8 VM on NAT")
+    assert not layer.real and "stands in for a VirtualBox CentOS 8 VM" in layer.what
+    claimed("b", "fwlab/bookworm", "libvirt")
+    assert provider.machine_layer("b", "a Debian bookworm machine").real
+    claimed("c", DEFAULT_BOX, "virtualbox")
+    assert provider.machine_layer("c", "a VirtualBox CentOS 8 VM on NAT").real
+
+
+def test_box_follows_the_os_release(vagrant_home, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    provider = VagrantProvider()
+    assert provider.box_for("bookworm") == "fwlab/bookworm"
+    monkeypatch.setenv("FWLAB_BOX", "centos/8")
+    assert provider.box_for("bookworm") == "centos/8"
+
+
+def test_slow_machines_get_longer_probe_bounds() -> None:
+    fast, slow = Bounds(), Bounds(scale=6.0)
+    assert (fast.attempt, fast.hard, slow.attempt, slow.hard) == (3, 9, 18, 54)
+    command = container_command(Http("http://203.0.113.10/"), "img", "0a:fb:00:00:00:01", slow)
+    assert command.startswith("timeout -k 2 54 docker run")
+    assert "timeout 18 wget" in command
+    # A loaded host gives containers longer to start, not answers longer to come.
+    loaded = Bounds(scale=1.0, pace=3.0)
+    assert (loaded.attempt, loaded.hard) == (3, 21)
 
 
 def test_libvirt_network_is_isolated_and_shaped_like_virtualbox_nat() -> None:

@@ -28,7 +28,10 @@ from harness import paths
 from harness.errors import FwlabError, UsageError
 from harness.util import die_with_parent, file_lock, kill_all, processes_using, remove_tree
 
-SUITES = ("bullseye", "bookworm")
+SUITES = ("bullseye", "bookworm", "trixie", "sid")
+#: Releases whose systemd has no cgroup v1 support: on a hybrid host nspawn must give
+#: them the unified hierarchy (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1).
+NEEDS_UNIFIED_CGROUPS = ("sid",)
 DEFAULT_SUITE = os.environ.get("FWLAB_SUITE", "bullseye")
 MIRROR = os.environ.get("FWLAB_MIRROR", "http://deb.debian.org/debian")
 
@@ -38,6 +41,8 @@ PACKAGES = (
     "docker.io", "iptables", "nftables",
     "openssh-server", "busybox-static", "iproute2", "python3", "procps",
 )  # fmt: skip
+#: From trixie on, the docker command is a package of its own.
+EXTRA_PACKAGES = {"trixie": ("docker-cli",), "sid": ("docker-cli",)}
 
 #: Bump when customise() changes: it is part of the cache key.
 CUSTOMISATION_VERSION = 4
@@ -97,12 +102,14 @@ MASKED_UNITS = (
 @dataclass(frozen=True)
 class ImageRecipe:
     suite: str = DEFAULT_SUITE
-    packages: tuple[str, ...] = PACKAGES
+    packages: tuple[str, ...] = ()  # default: PACKAGES and the release's EXTRA_PACKAGES
     customisation: int = CUSTOMISATION_VERSION
 
     def __post_init__(self) -> None:
         if self.suite not in SUITES:
-            raise UsageError(f"unknown suite {self.suite!r} (known: {', '.join(SUITES)})")
+            raise UsageError(f"unknown OS release {self.suite!r} (known: {', '.join(SUITES)})")
+        if not self.packages:
+            object.__setattr__(self, "packages", PACKAGES + EXTRA_PACKAGES.get(self.suite, ()))
 
     @property
     def key(self) -> str:

@@ -16,19 +16,22 @@ import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from harness import internet, paths
+from harness import hostlimits, internet, paths
 from harness.errors import FwlabError, UsageError
-from harness.providers.base import Machine, Progress, Provider, check_name
-from harness.providers.nspawn import image, network
+from harness.models import Layer
+from harness.providers.base import Machine, Progress, Provider, Provisioning, check_name
+from harness.providers.nspawn import image, layers, network
 from harness.providers.nspawn.network import LabNet
 from harness.providers.state import StateFile, load_all, owner
 from harness.ssh import SshEndpoint, generate_keypair
+from harness.ssh import run as ssh_run
 from harness.util import (
     file_lock,
     is_same_process,
     kill_all,
     proc_start_time,
     processes_in_netns,
+    processes_rss,
     run,
     stop_process,
     wait_for,
@@ -76,30 +79,49 @@ class LabState(StateFile):
             port=22,
             identity_file=str(self.dir / "id_ed25519"),
             known_hosts=str(self.dir / "known_hosts"),
-            control_dir=str(self.dir),
         )
 
 
 class NspawnProvider(Provider):
     name = "nspawn"
 
-    def __init__(self, suite: str = image.DEFAULT_SUITE):
-        self.recipe = image.ImageRecipe(suite=suite)
+    def machine_layer(self, name: str, stands_for: str) -> Layer:
+        suite = LabState(name).data.get("suite", image.DEFAULT_SUITE)
+        return Layer(
+            real=False,
+            what=f"a Debian {suite} systemd-nspawn container (sharing this host's kernel "
+            f"{os.uname().release}) stands in for {stands_for}",
+        )
 
-    def stood_in_reason(self) -> str | None:
-        return None  # the machine is real; stand-ins are the recipe's business
+    def outside(self, name: str) -> str:
+        """The lab's NAT gateway namespace: on the lab's network, outside the lab."""
+        return f"netns://{LabState(name).net.wan_ns}"
 
     # -- up -----------------------------------------------------------------
-    def up(self, name: str, progress: Progress | None = None, ephemeral: bool = False) -> Machine:
+    def up(
+        self,
+        name: str,
+        progress: Progress | None = None,
+        ephemeral: bool = False,
+        release: str | None = None,
+        provisioned: Provisioning | None = None,
+    ) -> Machine:
         """ephemeral: the lab lives only as long as the fwlab process that made it
         (matrix cells); `fwlab gc` removes it once that process is gone."""
         say = progress or (lambda _msg: None)
         check_name(name)
         preflight()
-        recipe = image.ensure(self.recipe, say)
-        state = self._claim(name, ephemeral)
+        hostlimits.preflight(self, 1)
+        recipe = image.ensure(image.ImageRecipe(suite=release or image.DEFAULT_SUITE), say)
+        layer = None
+        if provisioned is not None:
+            layer = layers.Layer(recipe, provisioned.key)
+            layers.ensure(
+                layer, lambda staging: self._build_layer(staging, recipe, provisioned, say), say
+            )
+        state = self._claim(name, ephemeral, recipe)
         try:
-            self._create(state, recipe, say)
+            self._create(state, recipe, say, layer)
         except BaseException as exc:  # Ctrl-C included: leave nothing behind
             tail = self._boot_log_tail(state)
             say(f"lab {name} failed, cleaning up")
@@ -109,7 +131,7 @@ class NspawnProvider(Provider):
             raise
         return self.status(name)
 
-    def _claim(self, name: str, ephemeral: bool) -> LabState:
+    def _claim(self, name: str, ephemeral: bool, recipe: image.ImageRecipe) -> LabState:
         """Reserve the name and a management subnet, atomically across processes."""
         with labs_lock():
             state = LabState(name)
@@ -125,7 +147,8 @@ class NspawnProvider(Provider):
                 "made_by": "fwlab",
                 "slot": slot,
                 "created": time.time(),
-                "image": str(self.recipe.rootfs),
+                "image": str(recipe.rootfs),
+                "suite": recipe.suite,
                 "status": "creating",
                 "ephemeral": ephemeral,
                 # The fwlab process making it: while it lives, gc leaves a "creating" lab alone.
@@ -136,18 +159,32 @@ class NspawnProvider(Provider):
             state.save()
         return state
 
-    def _create(self, state: LabState, recipe: image.ImageRecipe, say: Progress) -> None:
+    def _create(
+        self,
+        state: LabState,
+        recipe: image.ImageRecipe,
+        say: Progress,
+        layer: layers.Layer | None = None,
+    ) -> None:
         net = state.net
         say(f"network: namespaces {net.lab_ns}, {net.wan_ns}; ssh via {net.ssh_addr}")
         network.create(net)
         state.data["pids"].update(internet.start(net.wan_ns, state.dir, network.RESOLVER))
         state.save()
-        say("root filesystem: overlay clone of the image")
         for sub in ("upper", "work", "root", "docker", "containerd"):
             (state.dir / sub).mkdir(exist_ok=True)
+        lower = str(recipe.rootfs)
+        if layer is not None:
+            say(f"root filesystem: the image and the provisioned layer {layer.folder.name}")
+            lower = f"{layer.part('upper')}:{lower}"
+            layers.copy_state(layer, state.dir)
+            state.data["layer"] = str(layer.folder)
+            state.save()
+        else:
+            say("root filesystem: overlay clone of the image")
         run([
             "mount", "-t", "overlay", "overlay", "-o",
-            f"lowerdir={recipe.rootfs},upperdir={state.dir / 'upper'},workdir={state.dir / 'work'}",
+            f"lowerdir={lower},upperdir={state.dir / 'upper'},workdir={state.dir / 'work'}",
             str(state.root),
         ])  # fmt: skip
         (state.root / "etc" / "hostname").write_text(f"{state.name}\n")
@@ -157,6 +194,26 @@ class NspawnProvider(Provider):
         self._wait_ready(state)
         state.data["status"] = "running"
         state.save()
+
+    def _build_layer(
+        self, staging: Path, recipe: image.ImageRecipe, provisioned: Provisioning, say: Progress
+    ) -> None:
+        """Provision a lab of its own, shut it down cleanly, keep what provisioning made."""
+        name = f"layer-{provisioned.key[-12:]}-{os.getpid() % 100000}"
+        say(f"provisioning layer {provisioned.key} on lab {name}")
+        machine = self.up(name, progress=say, ephemeral=True, release=recipe.suite)
+        state = LabState(name)
+        try:
+            provisioned.apply(machine)
+            pid, start = state.data["pids"]["nspawn"]
+            stop_process(pid, start, grace=SHUTDOWN_TIMEOUT)  # SIGTERM: a clean poweroff
+            if is_same_process(pid, start):
+                raise FwlabError(f"lab {name} did not shut down; its layer is not kept")
+            run(["umount", str(state.root)])
+            for part in layers.PARTS:
+                shutil.move(str(state.dir / part), str(staging / part))
+        finally:
+            self._destroy(state)
 
     def _ssh_keys(self, state: LabState) -> None:
         client_pub = generate_keypair(state.dir / "id_ed25519", f"fwlab-{state.name}")
@@ -185,6 +242,9 @@ class NspawnProvider(Provider):
             # runc needs keyctl, which nspawn's seccomp filter refuses.
             SYSTEMD_SECCOMP="0",
         )
+        if state.data.get("suite") in image.NEEDS_UNIFIED_CGROUPS and not host_is_unified():
+            # A systemd without cgroup v1 support refuses a hybrid host's layout.
+            env["SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"] = "1"
         cmd = [
             "systemd-nspawn", "--boot", "--quiet", f"--directory={state.root}",
             f"--machine=fwlab-{state.name}", f"--hostname={state.name}",
@@ -222,30 +282,17 @@ class NspawnProvider(Provider):
         def ssh_answers() -> bool:
             if not is_same_process(pid, start):
                 raise FwlabError(f"systemd-nspawn for {state.name} exited during boot")
-            return self._ssh(endpoint, state, "true", timeout=10).returncode == 0
+            return endpoint.answers(timeout=5)
 
-        wait_for(f"SSH on lab {state.name}", ssh_answers, BOOT_TIMEOUT, interval=0.3)
+        wait_for(f"SSH on lab {state.name}", ssh_answers, BOOT_TIMEOUT, interval=0.2)
         # multi-user: docker and firewalld have had their go at starting.
-        res = self._ssh(
-            endpoint, state, "timeout 60 systemctl is-system-running --wait", timeout=70
-        )
+        client = endpoint.connect()
+        try:
+            res = ssh_run(client, "timeout 60 systemctl is-system-running --wait", timeout=70)
+        finally:
+            client.close()
         if res.stdout.strip() not in ("running", "degraded"):
             raise FwlabError(f"lab {state.name} did not finish booting: {res.stdout.strip()}")
-
-    @staticmethod
-    def _ssh(
-        endpoint: SshEndpoint, state: LabState, command: str, timeout: float = 30
-    ) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(
-                ["ssh", "-F", str(state.ssh_config_path), endpoint.alias, command],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            return subprocess.CompletedProcess([], 255, "", "timeout")
 
     @staticmethod
     def _boot_log_tail(state: LabState, lines: int = 25) -> str:
@@ -270,8 +317,6 @@ class NspawnProvider(Provider):
     def _destroy(self, state: LabState) -> list[str]:
         """Remove everything the state file says the lab owns. Idempotent."""
         removed: list[str] = []
-        if state.ssh_config_path.exists():
-            state.endpoint().close_master(state.ssh_config_path)
         pids = state.data.get("pids", {})
         nspawn = pids.get("nspawn")
         if nspawn and is_same_process(*nspawn):
@@ -354,15 +399,28 @@ class NspawnProvider(Provider):
                         shutil.rmtree(folder)
                         removed.append(f"state {folder}")
         removed += image.remove_stale_builds()
+        removed += layers.remove_stale()
         return removed
 
     def memory_peak(self, name: str) -> int | None:
-        """Peak memory of the lab's cgroup (bytes), where the memory controller tells."""
+        """Peak memory of the lab's cgroup (bytes): cgroup v1's max_usage_in_bytes or v2's
+        memory.peak, where a memory controller accounts for the lab; else None."""
         for cg in LabState(name).data.get("cgroups", []):
-            peak = Path(cg) / "memory.max_usage_in_bytes"
-            if peak.exists():
-                return int(peak.read_text())
+            for knob in ("memory.max_usage_in_bytes", "memory.peak"):
+                if (Path(cg) / knob).exists():
+                    return int((Path(cg) / knob).read_text())
         return None
+
+    def memory_now(self, name: str) -> int:
+        """The lab's memory now (bytes): its cgroup's usage where a memory controller
+        accounts for it, else the resident memory of every process in its cgroups
+        (cgroup v2 hosts delegate no controller to the lab)."""
+        cgroups = LabState(name).data.get("cgroups", [])
+        for cg in cgroups:
+            for knob in ("memory.usage_in_bytes", "memory.current"):
+                if (Path(cg) / knob).exists():
+                    return int((Path(cg) / knob).read_text())
+        return processes_rss(_cgroup_pids(cgroups))
 
 
 # -- cgroups -----------------------------------------------------------------
@@ -420,12 +478,22 @@ def _remove_cgroup(cg: Path) -> bool:
     return True
 
 
-def _stray_pids(state: LabState) -> list[int]:
-    """Processes in the lab's cgroups or in its two network namespaces."""
+def host_is_unified() -> bool:
+    """A cgroup v2 only host (as systemd hosts and CI runners are nowadays)."""
+    return Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def _cgroup_pids(cgroups: list[str]) -> set[int]:
     found: set[int] = set()
-    for cg in state.data.get("cgroups", []):
+    for cg in cgroups:
         for procs in Path(cg).rglob("cgroup.procs") if Path(cg).is_dir() else []:
             found.update(int(p) for p in procs.read_text().split())
+    return found
+
+
+def _stray_pids(state: LabState) -> list[int]:
+    """Processes in the lab's cgroups or in its two network namespaces."""
+    found = _cgroup_pids(state.data.get("cgroups", []))
     if "slot" in state.data:
         found.update(processes_in_netns([state.net.lab_ns, state.net.wan_ns]))
     found.discard(os.getpid())

@@ -23,7 +23,8 @@ import vagrant
 
 from harness import paths
 from harness.errors import FwlabError, UsageError
-from harness.providers.base import Machine, Progress, Provider, check_name
+from harness.models import Layer
+from harness.providers.base import Machine, Progress, Provider, Provisioning, check_name
 from harness.providers.nspawn import image
 from harness.providers.state import StateFile, load_all, owner
 from harness.providers.vagrant import box, libvirt
@@ -65,24 +66,37 @@ class LabState(StateFile):
 
 class VagrantProvider(Provider):
     name = "vagrant"
-    has_snapshots = True
 
     def __init__(self) -> None:
         self.backend = backend()
-        default = box.box_name(image.DEFAULT_SUITE) if self.backend == "libvirt" else DEFAULT_BOX
-        self.box = os.environ.get("FWLAB_BOX", default)
         self.driver = os.environ.get("FWLAB_LIBVIRT_DRIVER", "qemu")
         if self.backend == "libvirt" and self.driver == "qemu":
             self.time_scale = TCG_TIME_SCALE
             self.max_parallel = 1  # each emulated VM wants both cores
 
-    def stood_in_reason(self) -> str | None:
-        if self.backend == "virtualbox" and self.box == DEFAULT_BOX:
-            return None
-        return (
-            f"a {self.backend} VM with box {self.box} stands in for the design card's "
-            f"VirtualBox CentOS 8 VM"
-        )
+    def box_for(self, release: str | None) -> str:
+        """FWLAB_BOX if set; else VirtualBox's centos/8, or fwlab's own Debian box on libvirt."""
+        if os.environ.get("FWLAB_BOX"):
+            return os.environ["FWLAB_BOX"]
+        if self.backend == "virtualbox":
+            return DEFAULT_BOX
+        return box.box_name(release or image.DEFAULT_SUITE)
+
+    def machine_layer(self, name: str, stands_for: str) -> Layer:
+        state = LabState(name)
+        vm_box, backend_name = state.data.get("box", "?"), state.data.get("backend", self.backend)
+        kind = f"{backend_name} VM (box {vm_box}{', emulated' if self.time_scale > 1 else ''})"
+        if backend_name == "virtualbox" and vm_box == DEFAULT_BOX:
+            return Layer(True, f"a VirtualBox VM, box {vm_box}, on NAT")
+        if "centos" not in stands_for.lower() and vm_box.startswith("fwlab/"):
+            release = vm_box.split("/", 1)[1]
+            if release in stands_for:  # a Debian VM of the release the lab is about
+                return Layer(True, f"a {kind} running Debian {release}")
+        return Layer(False, f"a {kind} stands in for {stands_for}")
+
+    def outside(self, name: str) -> str:
+        """libvirt's namespace: on the VMs' NAT network, outside every VM."""
+        return f"netns://{libvirt.NETNS}" if self.backend == "libvirt" else ""
 
     # -- python-vagrant -------------------------------------------------------
     def _env(self, state: LabState) -> dict[str, str]:
@@ -91,7 +105,7 @@ class VagrantProvider(Provider):
             "VAGRANT_DOTFILE_PATH": str(state.dir / "dot"),
             "VAGRANT_DEFAULT_PROVIDER": self.backend,
             "FWLAB_LAB": state.name,
-            "FWLAB_BOX": self.box,
+            "FWLAB_BOX": state.data.get("box", DEFAULT_BOX),
             "FWLAB_BOOT_TIMEOUT": str(BOOT_TIMEOUT),
         }
         if self.backend == "libvirt":
@@ -114,17 +128,27 @@ class VagrantProvider(Provider):
         )
 
     # -- up -------------------------------------------------------------------
-    def up(self, name: str, progress: Progress | None = None, ephemeral: bool = False) -> Machine:
+    def up(
+        self,
+        name: str,
+        progress: Progress | None = None,
+        ephemeral: bool = False,
+        release: str | None = None,
+        provisioned: Provisioning | None = None,
+    ) -> Machine:
+        """With `provisioned`, the machine returns to its snapshot of that state if it has
+        one; else it is provisioned and the snapshot saved (minutes saved on a slow VM)."""
         say = progress or (lambda _msg: None)
         check_name(name)
         self._preflight()
-        state = self._claim(name, ephemeral)
+        vm_box = self.box_for(release)
+        state = self._claim(name, ephemeral, vm_box)
         started = time.monotonic()
         try:
             if self.backend == "libvirt":
-                box.ensure(progress=say)
+                box.ensure(release or image.DEFAULT_SUITE, progress=say)
                 libvirt.ensure_running(say)
-            say(f"vagrant up ({self.backend}, box {self.box})")
+            say(f"vagrant up ({self.backend}, box {vm_box})")
             v = self._vagrant(state)
             try:
                 for line in v.up(provider=self.backend, stream_output=True):
@@ -140,6 +164,8 @@ class VagrantProvider(Provider):
             state.data["status"] = "running"
             state.data["up_seconds"] = round(time.monotonic() - started, 1)
             state.save()
+            if provisioned is not None:
+                self._provisioned(state, provisioned, say)
         except BaseException:
             say(f"vagrant up of {name} did not finish; destroying it")
             try:
@@ -157,7 +183,7 @@ class VagrantProvider(Provider):
                 raise UsageError("the vagrant provider on libvirt needs root (namespaces)")
             libvirt.check_host_tools()
 
-    def _claim(self, name: str, ephemeral: bool) -> LabState:
+    def _claim(self, name: str, ephemeral: bool, vm_box: str) -> LabState:
         labs_dir().mkdir(parents=True, exist_ok=True)
         state = LabState(name)
         try:
@@ -168,7 +194,7 @@ class VagrantProvider(Provider):
             "made_by": "fwlab",
             "provider": self.name,
             "backend": self.backend,
-            "box": self.box,
+            "box": vm_box,
             "status": "creating",
             "ephemeral": ephemeral,
             "owner": owner(),
@@ -215,26 +241,19 @@ class VagrantProvider(Provider):
         return []
 
     # -- snapshots --------------------------------------------------------------
-    def snapshot_save(self, name: str, tag: str) -> None:
-        state = self._running_state(name)
-        self._vagrant(state).snapshot_save(tag)
+    def _provisioned(self, state: LabState, provisioned: Provisioning, say: Progress) -> None:
+        """Return to the snapshot of this state, or provision and save one."""
+        tag = f"fwlab-{provisioned.key}"
+        v = self._vagrant(state)
+        if tag in state.data.get("snapshots", []):
+            say(f"restoring snapshot {tag}")
+            v._call_vagrant_command(["snapshot", "restore", "--no-provision", state.name, tag])
+            return
+        provisioned.apply(self.status(state.name))
+        say(f"saving snapshot {tag} (the next run of this cell restores it)")
+        v.snapshot_save(tag)
         state.data["snapshots"] = sorted({*state.data.get("snapshots", []), tag})
         state.save()
-
-    def snapshot_restore(self, name: str, tag: str) -> bool:
-        """Go back to snapshot `tag`; False if the machine has none by that name."""
-        state = self._running_state(name)
-        if tag not in state.data.get("snapshots", []):
-            return False
-        v = self._vagrant(state)
-        v._call_vagrant_command(["snapshot", "restore", "--no-provision", name, tag])
-        return True
-
-    def _running_state(self, name: str) -> LabState:
-        state = LabState(name)
-        if state.data.get("status") != "running":
-            raise UsageError(f"vagrant lab {name!r} is not running")
-        return state
 
     # -- status / list / gc -----------------------------------------------------
     def status(self, name: str) -> Machine:
