@@ -1,34 +1,29 @@
-"""The `fwlab` command line."""
+"""The `fwlab` command line: it parses and prints; the work lives in the modules."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
 from harness.errors import FwlabError, UsageError
-from harness.models import Cell
-from harness.providers import DEFAULT_PROVIDER, PROVIDERS, Machine, Provider, get_provider
-from harness.providers.base import join_reasons
+from harness.providers import DEFAULT_PROVIDER, PROVIDERS, get_provider
 from harness.provision.base import DOCKER_VERSIONS, FIREWALLD_STATES
 
-if TYPE_CHECKING:
-    from harness.provision.static_docker import StaticDocker
-
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-
-
-def _sigterm_as_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt  # CI and `timeout` send SIGTERM: clean up as for Ctrl-C
+console = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
+#: Output that is not a terminal (a pipe, a CI log) is never wrapped.
+out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 
 
 def say(msg: str) -> None:
-    console.print(f"[dim]·[/dim] {msg}")
+    console.print(f"[dim]·[/dim] {msg}", markup=True)
 
 
 provider_option = click.option(
@@ -38,30 +33,41 @@ provider_option = click.option(
     show_default=True,
     help="Where lab machines run.",
 )
+lab_option = click.option(
+    "--lab",
+    "lab_name",
+    default="docker-firewalld",
+    show_default=True,
+    help="A lab: its name (a folder under labs/), or the path to a lab folder or file.",
+)
+os_choice = click.Choice(["bullseye", "bookworm", "trixie", "sid"])
 
 
 @click.group()
 @click.version_option(package_name="fwlab")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Reproducible labs for container-networking bugs caused by the host firewall."""
+    ctx.obj = {"debug": debug}
 
 
+# -- images ---------------------------------------------------------------------------
 @cli.group()
 def image() -> None:
-    """The cached base image of the nspawn provider."""
+    """The cached base images of the nspawn provider (one per OS release)."""
 
 
 @image.command("build")
-@click.option("--suite", default=None, help="Debian suite (bullseye, bookworm).")
+@click.option("--os", "release", type=os_choice, default=None, help="Debian release.")
 @click.option("--force", is_flag=True, help="Rebuild even if the cache is good.")
-def image_build(suite: str | None, force: bool) -> None:
-    """Build (or verify) the base image."""
+def image_build(release: str | None, force: bool) -> None:
+    """Build (or verify) a base image."""
     from harness.providers.nspawn import image as img
     from harness.providers.nspawn.provider import preflight
 
     preflight()
-    recipe = img.ImageRecipe(suite=suite or img.DEFAULT_SUITE)
-    img.ensure(recipe, say, force=force)
+    recipe = img.ensure(img.ImageRecipe(suite=release or img.DEFAULT_SUITE), say, force=force)
     out.print(f"image ready: {recipe.folder}")
 
 
@@ -71,41 +77,33 @@ def box() -> None:
 
 
 @box.command("build")
-@click.option("--suite", default=None, help="Debian suite (bullseye, bookworm).")
+@click.option("--os", "release", type=os_choice, default=None, help="Debian release.")
 @click.option("--force", is_flag=True, help="Rebuild even if the cached box is good.")
-def box_build(suite: str | None, force: bool) -> None:
+def box_build(release: str | None, force: bool) -> None:
     """Build the box from the nspawn image and add it to fwlab's VAGRANT_HOME."""
     from harness.providers.nspawn import image as img
     from harness.providers.nspawn.provider import preflight
     from harness.providers.vagrant import box as vbox
 
     preflight()
-    name = vbox.ensure(suite or img.DEFAULT_SUITE, say, force=force)
+    name = vbox.ensure(release or img.DEFAULT_SUITE, say, force=force)
     out.print(f"box ready: {name} (VAGRANT_HOME={vbox.vagrant_home()})")
 
 
-docker_option = click.option(
-    "--docker", type=click.Choice(DOCKER_VERSIONS), default=None, help="Docker version."
-)
-firewalld_option = click.option(
-    "--firewalld", type=click.Choice(FIREWALLD_STATES), default=None, help="firewalld state."
-)
-
-
-def tarball_options(func):  # type: ignore[no-untyped-def]
-    func = click.option(
-        "--docker-sha256", "tarball_sha256", default=None, help="sha256 of --docker-tarball."
-    )(func)
+# -- one machine ---------------------------------------------------------------------
+def tarball_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--docker-sha256", "tarball_sha256", help="sha256 of --docker-tarball.")(
+        func
+    )
     return click.option(
         "--docker-tarball",
         "tarball",
-        default=None,
         metavar="PATH|URL",
         help="Real binaries: Docker's static tarball (needs --docker-sha256).",
     )(func)
 
 
-def _fetch_tarball(tarball: str | None, sha256: str | None) -> StaticDocker | None:
+def _tarball(tarball: str | None, sha256: str | None) -> Any:
     """Read and verify the tarball before any machine is touched (bad input: no state)."""
     if tarball is None:
         if sha256:
@@ -118,37 +116,47 @@ def _fetch_tarball(tarball: str | None, sha256: str | None) -> StaticDocker | No
     return fetch(tarball, sha256)
 
 
+def _say_report(name: str, report: Any) -> None:
+    state = "provisioned" if report.changed else "already provisioned, nothing changed"
+    versions = ", ".join(f"{k} {v}" for k, v in report.versions.items())
+    out.print(f"{name}: {state} ({versions})")
+    if not report.docker.real:
+        out.print(f"[yellow]STOOD IN:[/yellow] docker: {report.docker.what}")
+
+
 @cli.command()
 @click.option("--name", default=None, help="Lab name (default: lab-<n>).")
-@docker_option
-@firewalld_option
+@click.option("--os", "release", type=os_choice, default=None, help="The machine's OS release.")
+@click.option("--docker", type=click.Choice(DOCKER_VERSIONS), default=None, help="Docker.")
+@click.option("--firewalld", type=click.Choice(FIREWALLD_STATES), default=None, help="firewalld.")
 @tarball_options
 @provider_option
 def up(
     name: str | None,
+    release: str | None,
     docker: str | None,
     firewalld: str | None,
     tarball: str | None,
     tarball_sha256: str | None,
     provider: str,
 ) -> None:
-    """Bring up one lab machine (and provision it when --docker/--firewalld are given)."""
-    static = _fetch_tarball(tarball, tarball_sha256)
+    """Bring up one lab machine (provisioned when --docker/--firewalld are given)."""
+    from harness import pipeline
+
+    static = _tarball(tarball, tarball_sha256)
     prov = get_provider(provider)
-    name = name or _free_name(prov)
-    provisioning = bool(docker or firewalld or static)
-    # Until provisioning is done the lab is this run's alone: if the run is killed,
-    # `fwlab gc` removes the half-made lab.
-    machine = prov.up(name, progress=say, ephemeral=provisioning)
-    out.print(f"lab [bold]{machine.name}[/bold] is up: fwlab ssh {machine.name}")
-    if provisioning:
-        try:
-            _provision(prov, machine, docker or "20.10", firewalld or "on", static)
-        except BaseException:
-            say(f"provisioning did not finish: taking {name} down")
-            prov.down(name)
-            raise
+    name = name or pipeline.free_name(prov)
+    if docker or firewalld or static:
+        recipe = pipeline.Recipe(
+            release or "bullseye", docker or "20.10", firewalld or "on", static
+        )
+        # Until provisioning is done the lab is this run's alone: `fwlab gc` removes it.
+        _machine, report = pipeline.bring_up(prov, name, recipe, say, ephemeral=True)
         prov.keep(name)
+        _say_report(name, report)
+    else:
+        prov.up(name, progress=say, release=release)
+    out.print(f"lab [bold]{name}[/bold] is up: fwlab ssh {name}")
 
 
 @cli.command("provision")
@@ -166,227 +174,260 @@ def provision_cmd(
     provider: str,
 ) -> None:
     """Provision a running lab: Docker version and firewalld state (idempotent)."""
-    static = _fetch_tarball(tarball, tarball_sha256)
-    _provision(get_provider(provider), _running(provider, name), docker, firewalld, static)
-
-
-def _running(provider: str, name: str) -> Machine:
-    machine = get_provider(provider).status(name)
-    if machine.ssh is None or machine.ssh_config_path is None:
-        raise FwlabError(f"lab {name!r} is not running (fwlab ls)")
-    return machine
-
-
-def _provision(
-    prov: Provider,
-    machine: Machine,
-    docker: str,
-    firewalld: str,
-    tarball: StaticDocker | None = None,
-) -> None:
     from harness.provision import provision
 
-    assert machine.ssh is not None and machine.ssh_config_path is not None
-    # A provider with snapshots (vagrant) returns to this cell's snapshot instead of
-    # provisioning again: seconds instead of minutes on a slow VM.
-    tag = f"fwlab-{docker}-{firewalld}" + (f"-{tarball.sha256[:12]}" if tarball else "")
-    if prov.has_snapshots and prov.snapshot_restore(machine.name, tag):
-        out.print(f"{machine.name}: restored snapshot {tag}: provisioning skipped")
-        return
-    conn = machine.ssh.fabric(machine.ssh_config_path)
+    static = _tarball(tarball, tarball_sha256)
+    machine = get_provider(provider).running(name)
+    assert machine.ssh is not None
+    conn = machine.ssh.fabric()
     try:
-        report = provision(conn, docker, firewalld, log=say, tarball=tarball)
+        report = provision(conn, docker, firewalld, log=say, tarball=static)
     finally:
         conn.close()
-    state = "provisioned" if report.changed else "already provisioned, nothing changed"
-    out.print(f"{machine.name}: docker={docker} firewalld={firewalld}: {state}")
-    if prov.has_snapshots:
-        prov.snapshot_save(machine.name, tag)
-        out.print(f"{machine.name}: saved snapshot {tag} (a re-run restores it)")
-    if report.stood_in_reason:
-        out.print(f"[yellow]STOOD IN:[/yellow] {report.stood_in_reason}")
+    _say_report(name, report)
+
+
+def _write_reports(
+    result: Any,
+    json_path: str | None,
+    junit_path: str | None,
+    html_path: str | None,
+    markdown_path: str | None = None,
+) -> None:
+    from harness.report import write_html, write_json, write_junit, write_markdown
+
+    for path, writer in (
+        (json_path, write_json),
+        (junit_path, write_junit),
+        (html_path, write_html),
+        (markdown_path, write_markdown),
+    ):
+        if path:
+            writer(result, path if path != "-" else "/dev/stdout")
+            if path != "-":
+                say(f"wrote {path}")
+
+
+report_options = [
+    click.option(
+        "--json",
+        "json_path",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        is_flag=False,
+        flag_value="-",
+        help="Write JSON (to PATH, or stdout).",
+    ),
+    click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write JUnit XML."),
+    click.option(
+        "--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML page."
+    ),
+]
+
+
+def with_reports(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(report_options):
+        func = option(func)
+    return func
 
 
 @cli.command()
 @click.argument("name")
-@click.option("--lab", "lab_name", default="docker-firewalld", show_default=True)
-@click.option("--only", default="", help="Comma-separated checks (default: the lab's).")
-@click.option("--no-trace", is_flag=True, help="Don't trace blocked checks.")
+@lab_option
+@click.option("--only", default="", help="Comma-separated checks (default: all of the lab's).")
+@click.option("--no-trace", is_flag=True, help="Don't trace the probes.")
 @click.option("--reproduce", is_flag=True, help="Report what happens without judging it.")
+@with_reports
 @provider_option
 def check(
-    name: str, lab_name: str, only: str, no_trace: bool, reproduce: bool, provider: str
+    name: str,
+    lab_name: str,
+    only: str,
+    no_trace: bool,
+    reproduce: bool,
+    json_path: str | None,
+    junit_path: str | None,
+    html_path: str | None,
+    provider: str,
 ) -> None:
-    """Run the checks on a running lab; compare with the lab's expectations for its cell."""
-    from harness import labs
-    from harness.checks.runner import run_checks
-    from harness.matrix import cell_trace
-    from harness.models import CellResult, MatrixResult
+    """Run a lab's checks on a running machine, judged against the cell it was made as."""
+    from harness import labs, pipeline
+    from harness.models import MatrixResult
     from harness.report import render_table
 
-    machine = _running(provider, name)
-    assert machine.ssh is not None and machine.ssh_config_path is not None
     lab = labs.load(lab_name)
     prov = get_provider(provider)
-    cell, recipe_reason = _cell_of(machine)
-    reason = join_reasons(recipe_reason, prov.stood_in_reason())
-    spec = lab.cell(cell)
-    checks = [c for c in only.split(",") if c] or lab.checks
-    results = run_checks(
-        machine.ssh_config_path, machine.ssh.alias, checks,
-        None if reproduce else spec.expected, trace=not no_trace, time_scale=prov.time_scale,
-    )  # fmt: skip
-    cell_result = CellResult(
-        cell=cell, provider=provider, stood_in=bool(reason), stood_in_reason=reason,
-        checks=results,
-    )  # fmt: skip
-    cell_result.trace = cell_trace(cell_result)
-    result = MatrixResult(
-        lab=lab.name, provider=provider, cells=[cell_result], judged=not reproduce
-    )
+    cell = pipeline.check_running(prov, name, lab, not reproduce, _names(only), not no_trace)
+    result = MatrixResult(lab=lab.name, provider=prov.name, cells=[cell], judged=not reproduce)
     render_table(result, out)
-    sys.exit(0 if result.matches else 1)
+    _write_reports(result, json_path, junit_path, html_path)
+    sys.exit(result.exit_code)
 
 
-def _cell_of(machine: Machine) -> tuple[Cell, str]:
-    """The cell a machine was provisioned as, and why it is stood in if it is
-    (both recorded by provisioning in the machine's /etc/fwlab/cell.json)."""
-    import json
-
-    from harness.provision import MARKER
-
-    assert machine.ssh is not None and machine.ssh_config_path is not None
-    res = subprocess.run(
-        ["ssh", "-F", str(machine.ssh_config_path), machine.ssh.alias, f"cat {MARKER}"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    if res.returncode != 0:
-        raise FwlabError(
-            f"lab {machine.name} is not provisioned yet (fwlab provision {machine.name})"
-        )
-    marker = json.loads(res.stdout)
-    return Cell.of(docker=marker["docker"], firewalld=marker["firewalld"]), marker["stood_in"]
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
-@cli.command()
+TRACE_HELP = """Show packets' paths through the chains and the rules that decided them.
+
+\b
+  fwlab trace --from-file capture.txt    a capture from anywhere (nft monitor trace,
+                                         xtables-monitor --trace, kernel log TRACE/LOG)
+  fwlab trace NAME --check egress-ip     trace a lab's check on a running lab
+  fwlab trace --diff A B                 where the paths of A and B part; A and B are
+                                         capture files, running labs, or cells of a
+                                         matrix JSON (report.json#CELL)
+
+\b
+Exit status: 0 the capture shows the packet accepted; 1 it shows a drop or a reject,
+or no final verdict; 2 bad input (not a capture, unknown lab...).
+"""
+
+
+@cli.command(help=TRACE_HELP)
 @click.argument("name", required=False)
-@click.option(
-    "--from-file",
-    "from_file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Parse a saved capture (xtables-monitor --trace or nft monitor trace).",
-)
+@click.option("--from-file", "from_file", metavar="FILE", help="Read a saved capture.")
 @click.option(
     "--check",
     "check_name",
     default="egress-ip",
     show_default=True,
-    help="Which probe to trace on a live lab.",
+    help="The check to trace on a running lab (or to compare with --diff).",
 )
+@click.option("--diff", nargs=2, metavar="A B", help="Compare two packets' paths.")
+@click.option(
+    "--packet", type=click.IntRange(1), help="Show this packet's path (default: the headline)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+@lab_option
 @provider_option
-def trace(name: str | None, from_file: str | None, check_name: str, provider: str) -> None:
-    """Show a packet's path through the chains and the rule that decided it."""
-    from harness.trace import analyse, render_analysis
+def trace(
+    name: str | None,
+    from_file: str | None,
+    check_name: str,
+    diff: tuple[str, str] | None,
+    packet: int | None,
+    as_json: bool,
+    lab_name: str,
+    provider: str,
+) -> None:
+    import json
 
+    from harness.trace import sources
+    from harness.trace.render import render_capture, render_path
+
+    if diff:
+        found = sources.diff(diff[0], diff[1], check_name, lab_name, provider)
+        if as_json:
+            out.print_json(json.dumps(found.as_dict()))
+        else:
+            for line in found.lines(diff[0], diff[1]):
+                out.print(line, markup=False)
+        sys.exit(0 if found.parted else 1)
     if from_file:
-        analysis = analyse(open(from_file, errors="replace").read())
-        render_analysis(analysis, out)
-        sys.exit(0 if analysis.verdict else 1)
+        capture = sources.read_capture_file(Path(from_file))
+        if as_json:
+            out.print_json(json.dumps(capture.as_dict()))
+        else:
+            render_capture(capture, out, packet)
+        head = capture.headline
+        sys.exit(0 if head is not None and head.rule and head.rule.verdict == "accept" else 1)
     if not name:
-        raise UsageError("give a lab NAME, or --from-file FILE")
-
-    from harness.checks.probes import CHECKS, probe_image_tag, setup_scaffold, teardown_scaffold
-    from harness.trace.capture import capture
-
-    if check_name not in CHECKS or not CHECKS[check_name].traceable:
-        traceable = [c.name for c in CHECKS.values() if c.traceable]
-        raise UsageError(f"cannot trace {check_name!r} (traceable: {', '.join(traceable)})")
-    machine = _running(provider, name)
-    assert machine.ssh is not None and machine.ssh_config_path is not None
-    host = machine.ssh.testinfra(machine.ssh_config_path)
-    scaffold = setup_scaffold(host, probe_image_tag(host), get_provider(provider).time_scale)
-    try:
-        chk = CHECKS[check_name]
-        cap = capture(
-            host, chk.command(scaffold), scaffold.subnet_of(chk), scaffold.monitor_seconds
+        raise UsageError("give a running lab's NAME, --from-file FILE or --diff A B")
+    result = sources.live_check(name, check_name, lab_name, provider)
+    if as_json:
+        out.print_json(json.dumps(result.as_dict()))
+    else:
+        out.print(
+            f"{result.name}: {result.outcome}"
+            + (f" ({result.reason})" if result.reason else "")
+            + f": {result.detail}",
+            markup=False,
         )
-    finally:
-        teardown_scaffold(host)
-    for label, analysis in (
-        ("xtables-monitor --trace", cap.xtables),
-        ("nft monitor trace", cap.nft),
-    ):
-        out.rule(label)
-        render_analysis(analysis, out)
-    sys.exit(0 if cap.verdict else 1)
+        if result.trace is not None:
+            out.print(f"Packet: {result.trace.packet}", markup=False)
+            render_path(result.trace, out)
+        else:
+            out.print("no packet of this check was traced", markup=False)
+    verdict = result.trace.rule if result.trace else None
+    sys.exit(0 if verdict is not None and verdict.verdict == "accept" else 1)
 
 
 @cli.command()
-@click.option(
-    "--lab",
-    "lab_name",
-    default="docker-firewalld",
-    show_default=True,
-    help="Lab name, or a folder / lab.toml path.",
-)
+@lab_option
 @provider_option
 @click.option(
     "--cells",
     "cell_filters",
     multiple=True,
-    help="Only these cells, e.g. docker=19.03,firewalld=on (repeatable).",
+    help="Only these cells: a cell id, or axis=value[,axis=value] (repeatable; 'all' "
+    "adds the lab's extension cells).",
 )
-@click.option("--parallel", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option("--list", "list_cells", is_flag=True, help="List the cells (with --json: as JSON).")
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Cells at once (default: from this machine's cores and memory).",
+)
 @click.option("--keep", is_flag=True, help="Leave the lab machines running.")
 @click.option("--reproduce", is_flag=True, help="Report what happens without judging it.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write a JSON report.")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write JUnit XML.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML page.")
+@with_reports
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).",
+)
 def matrix(
     lab_name: str,
     provider: str,
     cell_filters: tuple[str, ...],
-    parallel: int,
+    list_cells: bool,
+    parallel: int | None,
     keep: bool,
     reproduce: bool,
     json_path: str | None,
     junit_path: str | None,
     html_path: str | None,
+    markdown_path: str | None,
 ) -> None:
-    """Every cell of a lab: up, provision, check, trace, down. Exit 0 = all as expected."""
+    """Every cell of a lab: up, provision, check, down. Exit 0 = all as expected."""
+    import json
+
     from harness import labs
-    from harness.matrix import run_matrix
+    from harness.matrix import default_parallel, run_matrix
     from harness.progress import CellProgress
-    from harness.report import render_table, write_html, write_json, write_junit
+    from harness.report import render_table
 
     lab = labs.load(lab_name)
     cells = lab.select(list(cell_filters))
+    if list_cells:
+        rows = [{"id": s.cell.id, "label": s.cell.label, "axes": s.cell.as_dict()} for s in cells]
+        if json_path:
+            _emit(json.dumps({"lab": lab.name, "cells": rows}, indent=2), json_path)
+        else:
+            for row in rows:
+                out.print(f"{row['id']}  {row['label']}", markup=False)
+        return
     prov = get_provider(provider)
-    if parallel > prov.max_parallel:
+    if parallel is None:
+        parallel = default_parallel(prov, len(cells))
+        say(f"running {parallel} cell(s) at once (from this machine's cores and memory)")
+    elif parallel > prov.max_parallel:
         say(f"the {prov.name} provider runs {prov.max_parallel} machine(s) at a time here")
         parallel = prov.max_parallel
-    with CellProgress(console, [s.cell.id for s in cells]) as progress:
+    with CellProgress(console, [s.cell.label for s in cells]) as progress:
         result = run_matrix(prov, lab, cells, parallel, not reproduce, keep, progress.update)
     render_table(result, out)
-    for path, writer in (
-        (json_path, write_json),
-        (junit_path, write_junit),
-        (html_path, write_html),
-    ):
-        if path:
-            writer(result, path)
-            say(f"wrote {path}")
-    if any(c.error for c in result.cells):
-        sys.exit(2)
-    sys.exit(0 if result.matches else 1)
+    _write_reports(result, json_path, junit_path, html_path, markdown_path)
+    sys.exit(result.exit_code)
 
 
-def _free_name(prov: Provider) -> str:
-    used = {m.name for m in prov.list()}
-    n = 1
-    while f"lab-{n}" in used:
-        n += 1
-    return f"lab-{n}"
+def _emit(text: str, path: str) -> None:
+    if path == "-":
+        click.echo(text)
+    else:
+        Path(path).write_text(text + "\n")
 
 
 @cli.command()
@@ -394,8 +435,7 @@ def _free_name(prov: Provider) -> str:
 @provider_option
 def down(name: str, provider: str) -> None:
     """Destroy a lab machine and everything it owned."""
-    removed = get_provider(provider).down(name, progress=say)
-    for item in removed:
+    for item in get_provider(provider).down(name, progress=say):
         say(f"removed {item}")
     out.print(f"lab {name} is gone")
 
@@ -425,12 +465,12 @@ def ssh_config(name: str, provider: str) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @provider_option
 def ssh(name: str, command: tuple[str, ...], provider: str) -> None:
-    """Open a shell on the lab, or run COMMAND there (after `--`)."""
-    machine = get_provider(provider).status(name)
-    if machine.ssh is None or machine.ssh_config_path is None:
-        raise FwlabError(f"lab {name!r} is not running")
-    argv = ["ssh", "-F", str(machine.ssh_config_path), machine.ssh.alias, *command]
-    sys.exit(subprocess.call(argv))
+    """Open a shell on the lab (OpenSSH, for people), or run COMMAND there (after `--`)."""
+    machine = get_provider(provider).running(name)
+    assert machine.ssh is not None and machine.ssh_config_path is not None
+    sys.exit(
+        subprocess.call(["ssh", "-F", str(machine.ssh_config_path), machine.ssh.alias, *command])
+    )
 
 
 @cli.command()
@@ -443,7 +483,49 @@ def gc(provider: str) -> None:
     out.print(f"gc: {len(removed)} item(s) removed")
 
 
-# -- workshops ---------------------------------------------------------------------
+# -- the host ------------------------------------------------------------------------
+@cli.group()
+def host() -> None:
+    """The host's limits that labs share (inotify, PIDs, memory)."""
+
+
+@host.command("check")
+@click.option("--labs", type=click.IntRange(1), default=1, show_default=True)
+def host_check(labs: int) -> None:
+    """How many more labs this host allows, and which limit binds."""
+    from harness import hostlimits
+
+    for lim in hostlimits.limits():
+        out.print(
+            f"{lim.name} = {lim.value}: {lim.used} in use, {lim.per_lab} per lab, "
+            f"room for {lim.labs} more",
+            markup=False,
+        )
+    room, binding = hostlimits.capacity()
+    out.print(f"this host allows {room} more lab(s) (bound by {binding})", markup=False)
+    hostlimits.preflight(get_provider("nspawn"), labs)
+
+
+@host.command("tune")
+@click.option("--labs", type=click.IntRange(1), required=True)
+def host_tune(labs: int) -> None:
+    """Raise the host's limits for N labs; the old values are recorded."""
+    from harness import hostlimits
+
+    if not hostlimits.tune(labs, say):
+        out.print(f"nothing to raise: this host already allows {labs} lab(s)")
+
+
+@host.command("restore")
+def host_restore() -> None:
+    """Put back every limit `fwlab host tune` raised."""
+    from harness import hostlimits
+
+    if not hostlimits.restore(say):
+        out.print("nothing to restore")
+
+
+# -- workshops ----------------------------------------------------------------------
 @cli.group("lab")
 def lab_group() -> None:
     """A guided lab, step by step, with live checkpoints (labs/<lab>/guide.md)."""
@@ -452,14 +534,6 @@ def lab_group() -> None:
 name_option = click.option(
     "--name", default=None, help="The lab machine (default: the lab's name, e.g. student-2)."
 )
-
-
-def _workshop_host(lab: str, name: str | None, provider: str):  # type: ignore[no-untyped-def]
-    from harness import workshop
-
-    machine = _running(provider, name or lab)
-    assert machine.ssh is not None and machine.ssh_config_path is not None
-    return workshop.load(lab), machine.ssh.testinfra(machine.ssh_config_path)
 
 
 @lab_group.command("start")
@@ -472,25 +546,9 @@ def lab_start(lab: str, step: int, name: str | None, provider: str) -> None:
     from harness import workshop
 
     ws = workshop.load(lab)
-    ws.step(step)  # a bad step number fails before anything is made
-    prov = get_provider(provider)
-    name = name or lab
-    machine = prov.up(name, progress=say, ephemeral=True)
-    try:
-        _provision(prov, machine, ws.start["docker"], ws.start["firewalld"])
-        assert machine.ssh is not None and machine.ssh_config_path is not None
-        host = machine.ssh.testinfra(machine.ssh_config_path)
-        for earlier in ws.steps[: step - 1]:
-            say(f"solving step {earlier.number}: {earlier.title}")
-            workshop.solve(host, earlier)
-            workshop.record(host, earlier.number)
-    except BaseException:
-        say(f"could not prepare {name}: taking it down")
-        prov.down(name)
-        raise
-    prov.keep(name)
-    current = ws.step(step)
-    out.print(f"{name} is at step {step}: {current.title}. Guide: {workshop.guide_path(lab)}")
+    name = name or ws.lab
+    current = workshop.start(get_provider(provider), ws, step, name, say)
+    out.print(f"{name} is at step {step}: {current.title}. Guide: {ws.guide}")
     out.print(f"  fwlab ssh {name}      fwlab lab check {lab} {step} --name {name}")
 
 
@@ -503,12 +561,14 @@ def lab_check(lab: str, step: int, name: str | None, provider: str) -> None:
     """Has the student done step STEP? Says pass, or exactly what is missing."""
     from harness import workshop
 
-    ws, host = _workshop_host(lab, name, provider)
-    missing = workshop.check(host, ws.step(step))
+    ws = workshop.load(lab)
+    target = workshop.Target.of(get_provider(provider), name or ws.lab, ws)
+    missing = workshop.check(target, ws.step(step))
+    title = ws.step(step).title
     if not missing:
-        out.print(f"step {step} ({ws.step(step).title}): [green]pass[/green]")
+        out.print(f"step {step} ({title}): [green]pass[/green]")
         sys.exit(0)
-    out.print(f"step {step} ({ws.step(step).title}): [red]not yet[/red]")
+    out.print(f"step {step} ({title}): [red]not yet[/red]")
     for item in missing:
         out.print(f"  - {item}", markup=False)
     sys.exit(1)
@@ -534,11 +594,9 @@ def lab_solve(step: int, lab: str, name: str | None, provider: str) -> None:
     """For the instructor: apply step STEP's solution, then check it."""
     from harness import workshop
 
-    ws, host = _workshop_host(lab, name, provider)
-    workshop.solve(host, ws.step(step))
-    missing = workshop.check(host, ws.step(step))
-    if missing:
-        raise FwlabError(f"step {step} solved, but its checkpoint still fails: {missing[0]}")
+    ws = workshop.load(lab)
+    target = workshop.Target.of(get_provider(provider), name or ws.lab, ws)
+    workshop.solve_and_check(target, ws.step(step))
     out.print(f"step {step} ({ws.step(step).title}): solved, checkpoint passes")
 
 
@@ -548,15 +606,30 @@ def workshop_group() -> None:
 
 
 @workshop_group.command("up")
-@click.option("--students", required=True, type=click.IntRange(1, 200))
+@click.option("--students", required=True, type=click.IntRange(1, 500))
 @click.option("--lab", default="docker-firewalld", show_default=True)
-@click.option("--parallel", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 32),
+    default=None,
+    help="Labs brought up at once (default: from this machine's cores and memory).",
+)
+@click.option(
+    "--tune-host",
+    is_flag=True,
+    help="Raise the host's limits for the room first (recorded; `workshop down` puts them back).",
+)
 @provider_option
-def workshop_up(students: int, lab: str, parallel: int, provider: str) -> None:
+def workshop_up(
+    students: int, lab: str, parallel: int | None, tune_host: bool, provider: str
+) -> None:
     """Bring up one lab per student; write the roster with each one's credentials."""
-    from harness import room, workshop
+    from harness import hostlimits, room, workshop
 
-    roster = room.up(get_provider(provider), workshop.load(lab), students, say, parallel)
+    ws = workshop.load(lab)
+    if tune_host:
+        hostlimits.tune(students, say)
+    roster = room.up(get_provider(provider), ws, students, say, parallel)
     out.print(f"roster: {roster}")
 
 
@@ -565,60 +638,61 @@ def workshop_status() -> None:
     """Each student's progress: the checkpoints passed."""
     from rich.table import Table
 
-    from harness import room, workshop
+    from harness import room
 
-    lab, provider, students = room.load_roster()
-    ws = workshop.load(lab)
     table = Table("student", "status", "checkpoints passed", "now at")
-    for student in students:
-        machine = get_provider(provider).status(student.name)
-        if machine.ssh is None or machine.ssh_config_path is None:
-            table.add_row(student.name, machine.status, "-", "-")
-            continue
-        done = workshop.progress(machine.ssh.testinfra(machine.ssh_config_path), ws)
-        nxt = next((s for s in ws.steps if s.number not in done), None)
-        table.add_row(
-            student.name,
-            machine.status,
-            f"{len(done)}/{len(ws.steps)} {done}",
-            f"{nxt.number}. {nxt.title}" if nxt else "finished",
-        )
+    for row in room.status():
+        table.add_row(*row)
     out.print(table)
 
 
 @workshop_group.command("down")
 def workshop_down() -> None:
     """Remove every student's lab and the roster."""
-    from harness import room
+    from harness import hostlimits, room
 
-    _lab, provider, _students = room.load_roster()
-    for item in room.down(get_provider(provider), say):
+    for item in room.down(say):
         say(f"removed {item}")
+    hostlimits.restore(say)
     out.print("workshop is gone")
 
 
-def main() -> None:
+# -- entry point ---------------------------------------------------------------------
+def _sigterm_as_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # CI and `timeout` send SIGTERM: clean up as for Ctrl-C
+
+
+def _error(message: str, details: list[str] | None = None) -> None:
+    first, *rest = message.splitlines() or [""]
+    click.echo(f"fwlab: error: {first}", err=True)
+    for line in (details or []) + rest:  # e.g. a failed boot's log tail, after the one line
+        click.echo(f"  {line}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        console.print("interrupted")
-        sys.exit(130)
-    except KeyboardInterrupt:
+        cli.main(args=argv, standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         console.print("interrupted; cleaned up")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # click's own usage errors: one line too
+        _error(exc.format_message().replace("\n", " "))
+        sys.exit(2)
+    except UsageError as exc:  # bad input: one line, nothing else
+        _error(" ".join(str(exc).split("\n")[:1]))
         sys.exit(2)
     except FwlabError as exc:
-        # One line, never wrapped: scripts and CI read it.
-        first, *rest = str(exc).splitlines() or [""]
-        click.echo(f"fwlab: error: {first}", err=True)
-        for line in rest:  # e.g. a failed boot's log tail, after the one-line error
-            click.echo(f"  {line}", err=True)
+        _error(str(exc))
         sys.exit(2)
     except SystemExit:
         raise
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _error(f"unexpected {type(exc).__name__}: {exc} (fwlab --debug ... shows the traceback)")
+        sys.exit(2)
     sys.exit(0)
 
 

@@ -17,10 +17,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from harness import paths
-from harness.errors import UsageError
-from harness.providers import Provider
-from harness.provision import provision
+from harness import paths, pipeline, workshop
+from harness.errors import FwlabError, UsageError
+from harness.providers import Provider, get_provider
 from harness.ssh import SshEndpoint, generate_keypair
 from harness.workshop import Workshop
 
@@ -46,66 +45,105 @@ def load_roster() -> tuple[str, str, list[Student]]:
     """(lab, provider, students) of the running workshop."""
     if not roster_path().exists():
         raise UsageError("no workshop is running (fwlab workshop up --students N)")
-    data = json.loads(roster_path().read_text())
-    return data["lab"], data["provider"], [Student(**s) for s in data["students"]]
+    try:
+        data = json.loads(roster_path().read_text())
+        return data["lab"], data["provider"], [Student(**s) for s in data["students"]]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{roster_path()} is damaged ({type(exc).__name__}); remove the labs with "
+            "`fwlab gc` and the file by hand"
+        ) from None
 
 
-def up(provider: Provider, workshop: Workshop, students: int, say: Say, parallel: int = 2) -> Path:
+def up(
+    provider: Provider, ws: Workshop, students: int, say: Say, parallel: int | None = None
+) -> Path:
+    from harness.hostlimits import preflight
+    from harness.matrix import default_parallel
+
     if roster_path().exists():
         raise UsageError("a workshop is already running (fwlab workshop down first)")
-    if students < 1:
-        raise UsageError("--students must be at least 1")
     names = [f"student-{i}" for i in range(1, students + 1)]
     taken = [m.name for m in provider.list() if m.name in names]
     if taken:
         raise UsageError(f"lab name {taken[0]!r} is already taken (fwlab down {taken[0]})")
+    preflight(provider, students)
+    parallel = parallel or default_parallel(provider, students)
     folder().mkdir(parents=True, exist_ok=True)
     # The roster is written first, so `workshop down` can always find every lab.
     roster = [
         Student(n, str(folder() / n / "ssh_config"), str(folder() / n / "id_ed25519"))
         for n in names
     ]
-    _write_roster(workshop.lab, provider.name, roster)
+    data = {
+        "lab": str(ws.lab.path),
+        "provider": provider.name,
+        "students": [asdict(s) for s in roster],
+    }
+    roster_path().write_text(json.dumps(data, indent=2) + "\n")
     try:
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            for student in pool.map(lambda s: _bring_up(provider, workshop, s, say), roster):
+            for student in pool.map(lambda s: _bring_up(provider, ws, s, say), roster):
                 say(f"{student.name}: ready (ssh -F {student.ssh_config} {student.name})")
     except BaseException:  # Ctrl-C included: a half-made room is removed whole
         say("workshop up failed: removing every lab it made")
-        down(provider, say)
+        down(say)
         raise
     return roster_path()
 
 
-def _bring_up(provider: Provider, workshop: Workshop, student: Student, say: Say) -> Student:
-    machine = provider.up(student.name)
-    assert machine.ssh is not None and machine.ssh_config_path is not None
-    conn = machine.ssh.fabric(machine.ssh_config_path)
+def _bring_up(provider: Provider, ws: Workshop, student: Student, say: Say) -> Student:
+    machine, _report = pipeline.bring_up(provider, student.name, ws.recipe(), ephemeral=False)
+    assert machine.ssh is not None
+    Path(student.key).parent.mkdir(parents=True, exist_ok=True)
+    public = generate_keypair(Path(student.key), f"fwlab-{student.name}")
+    conn = machine.ssh.fabric()
     try:
-        provision(conn, workshop.start["docker"], workshop.start["firewalld"])
-        Path(student.key).parent.mkdir(parents=True, exist_ok=True)
-        public = generate_keypair(Path(student.key), f"fwlab-{student.name}")
-        conn.run(
-            f"sh -c {shlex.quote(f'echo {shlex.quote(public)} >> /root/.ssh/authorized_keys')}",
-            hide=True,
-            in_stream=False,
-        )
+        line = f"echo {shlex.quote(public)} >> /root/.ssh/authorized_keys"
+        conn.run(f"sh -c {shlex.quote(line)}", hide=True, in_stream=False)
     finally:
         conn.close()
-    # The student's entry: the lab's endpoint with the student's own key and a copy of
-    # the pinned host key, no shared master: the student's folder is all they need.
+    # The student's entry: the lab's endpoint with the student's own key and a copy of the
+    # pinned host key: the student's folder is all they need.
     known_hosts = Path(student.key).with_name("known_hosts")
     shutil.copyfile(machine.ssh.known_hosts, known_hosts)
     entry: SshEndpoint = replace(
-        machine.ssh, identity_file=student.key, known_hosts=str(known_hosts), control_dir=""
+        machine.ssh, identity_file=student.key, known_hosts=str(known_hosts)
     )
     entry.write(Path(student.ssh_config))
-    say(f"{student.name}: provisioned as {workshop.start}")
+    say(f"{student.name}: provisioned as {ws.start}")
     return student
 
 
-def down(provider: Provider, say: Say) -> list[str]:
-    _lab, _provider, students = load_roster()
+def status() -> list[tuple[str, str, str, str]]:
+    """(student, machine status, checkpoints passed, now at) for everyone."""
+    lab, provider_name, students = load_roster()
+    ws = workshop.load(lab)
+    provider = get_provider(provider_name)
+    rows = []
+    for student in students:
+        machine = provider.status(student.name)
+        if machine.status != "running":
+            rows.append((student.name, machine.status, "-", "-"))
+            continue
+        try:
+            done = workshop.progress(workshop.Target(provider, machine, ws))
+        except FwlabError as exc:
+            rows.append((student.name, machine.status, "?", f"cannot tell: {exc}"))
+            continue
+        nxt = next((s for s in ws.steps if s.number not in done), None)
+        rows.append((
+            student.name,
+            machine.status,
+            f"{len(done)}/{len(ws.steps)} {done}",
+            f"{nxt.number}. {nxt.title}" if nxt else "finished",
+        ))  # fmt: skip
+    return rows
+
+
+def down(say: Say) -> list[str]:
+    _lab, provider_name, students = load_roster()
+    provider = get_provider(provider_name)
     removed = []
     for student in students:
         if provider.status(student.name).status != "absent":
@@ -114,8 +152,3 @@ def down(provider: Provider, say: Say) -> list[str]:
     shutil.rmtree(folder())
     removed.append(f"workshop folder {folder()}")
     return removed
-
-
-def _write_roster(lab: str, provider: str, students: list[Student]) -> None:
-    data = {"lab": lab, "provider": provider, "students": [asdict(s) for s in students]}
-    roster_path().write_text(json.dumps(data, indent=2) + "\n")

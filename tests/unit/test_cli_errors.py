@@ -60,7 +60,12 @@ def test_a_missing_tool(
         (["matrix", "--cells", "kernel=6"], "unknown axis 'kernel'"),
         (["matrix", "--lab", "no-such-lab"], "unknown lab 'no-such-lab'"),
         (["up", "--name", "Bad_Name"], "bad lab name"),
-        (["trace", "--check", "host-network", "lab"], "cannot trace 'host-network'"),
+        (["matrix", "--parallel", "0"], "--parallel"),
+        (["matrix", "--no-such-option"], "No such option"),
+        (["no-such-command"], "No such command"),
+        (["up", "--docker", "18.09"], "'18.09' is not one of"),
+        (["trace"], "give a running lab's NAME"),
+        (["workshop", "status"], "no workshop is running"),
     ],
 )
 def test_bad_arguments(
@@ -71,3 +76,49 @@ def test_bad_arguments(
 ) -> None:
     assert run_main(monkeypatch, *args) == 2
     assert_one_line(capsys, needle)
+
+
+def test_binary_lab_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "lab.toml").write_bytes(b"\x7fELF\x00\x00")
+    assert run_main(monkeypatch, "matrix", "--lab", str(tmp_path / "lab")) == 2
+    assert_one_line(capsys, "not a text file")
+
+
+def test_corrupt_roster(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster = home / "home" / "workshop" / "roster.json"
+    roster.parent.mkdir(parents=True)
+    roster.write_text('{"lab": "docker-firewalld", "students": [')
+    assert run_main(monkeypatch, "workshop", "status") == 2
+    assert_one_line(capsys, "roster.json is damaged")
+
+
+def test_an_unexpected_error_is_one_line_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness import labs
+
+    def broken(*_args: object) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(labs, "load", broken)
+    assert run_main(monkeypatch, "matrix", "--list") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "KeyError" in err
+    assert run_main(monkeypatch, "--debug", "matrix", "--list") == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_matrix_list_prints_cell_ids(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    assert run_main(monkeypatch, "matrix", "--list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [c["id"] for c in listed["cells"]][0] == "docker-19.03_firewalld-on_os-bullseye"
+    assert len(listed["cells"]) == 5

@@ -21,20 +21,30 @@ class Out:
 
 
 class FakeHost:
-    """Answers `run` from a table of command -> output; records what was run."""
+    """Answers `run` from a table of command -> output; records what was run. It is its
+    own workshop target: `.host` is itself, `.probe(check)` answers from `probes`."""
 
-    def __init__(self, answers: dict[str, Out]):
+    def __init__(self, answers: dict[str, Out], probes: dict[str, str] | None = None):
         self.answers = answers
+        self.probes = probes or {}
         self.ran: list[str] = []
+
+    @property
+    def host(self) -> FakeHost:
+        return self
 
     def run(self, command: str) -> Out:
         self.ran.append(command)
         return self.answers.get(command, Out(1, "", "no such thing"))
 
+    def probe(self, check: str) -> str:
+        return self.probes[check]
+
 
 def test_the_docker_firewalld_workshop_loads() -> None:
     ws = workshop.load("docker-firewalld")
     assert ws.start == {"docker": "19.03", "firewalld": "on"}
+    assert ws.recipe().os == "bullseye" and ws.guide.name == "guide.md"
     assert [s.number for s in ws.steps] == list(range(1, 10))
     assert all(s.conditions and s.solve and s.hint for s in ws.steps)
     assert "filter_FORWARD" in ws.step(7).title
@@ -45,24 +55,23 @@ def test_a_step_out_of_range_is_a_usage_error() -> None:
         workshop.load("docker-firewalld").step(10)
 
 
-def test_a_lab_without_a_workshop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workshop, "LABS_DIR", tmp_path)
-    with pytest.raises(UsageError, match="has no workshop"):
-        workshop.load("docker-firewalld")
-
-
-def test_a_malformed_condition_names_the_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_lab_without_a_workshop(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "lab.toml").write_text('name = "x"\n')
+    with pytest.raises(UsageError, match="has no workshop"):
+        workshop.load(str(tmp_path / "x"))
+
+
+def test_a_malformed_condition_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "lab.toml").write_text('name = "x"\n')
     (tmp_path / "x" / "workshop.toml").write_text(
         'lab = "x"\nstart = { docker = "19.03", firewalld = "on" }\n'
         '[[step]]\ntitle = "t"\nhint = "h"\nsolve = []\n'
         '[[step.check]]\nrun = "true"\nmissing = "m"\n'  # `match` forgotten
     )
-    monkeypatch.setattr(workshop, "LABS_DIR", tmp_path)
     with pytest.raises(UsageError, match=r"workshop.toml: key step.0.check.0"):
-        workshop.load("x")
+        workshop.load(str(tmp_path / "x"))
 
 
 def test_run_conditions_match_and_absent() -> None:
@@ -87,3 +96,9 @@ def test_a_passing_check_is_recorded_on_the_machine() -> None:
     host = FakeHost({"true": Out(0, "")})
     assert workshop.check(host, step) == []
     assert any(".fwlab-workshop.json" in cmd and '"passed": [3]' in cmd for cmd in host.ran)
+
+
+def test_probe_conditions_ask_the_labs_own_check() -> None:
+    target = FakeHost({}, probes={"egress-ip": "pass"})
+    assert workshop._holds(target, {"probe": "egress-ip", "expect": "pass", "missing": "m"})
+    assert not workshop._holds(target, {"probe": "egress-ip", "expect": "blocked", "missing": "m"})
