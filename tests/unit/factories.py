@@ -1,228 +1,181 @@
-"""Sample MatrixResult objects for report tests.
+"""Test doubles and sample results, shared by the unit tests.
 
-`sample_matrix()` is a realistic docker-firewalld run on a Debian 12 box:
+- `FakeProvider`: a Provider that keeps machines in memory (no root, no namespaces), and
+  records what was asked of it.
+- `sample_matrix()`: a realistic founding-lab run, its traces read from the real captures
+  in tests/unit/data/traces by the real trace reader (so deciding hops are real ones):
 
-==========================================  =========================================
-docker=19.03,firewalld=on                   STOOD IN (Docker 20.10, firewalld integration
-                                            cut off); egress blocked as expected, the
-                                            egress-ip block carries an nft trace
-docker=19.03,firewalld=off                  infrastructure error (box never booted)
-docker=20.10,firewalld=on                   MISMATCH: c2c-ip expected pass, observed
-                                            blocked (xtables-monitor trace)
-docker=20.10,firewalld=off                  everything passes, as expected
-docker=20.10,firewalld=stopped-no-restart   egress blocked (NAT rules flushed), as expected
-==========================================  =========================================
-
-=> judged: 3/5 cells match.
+  =======================================  ==========================================
+  docker=19.03,firewalld=on,os=bullseye    stood in; TCP rejected, DNS dns, as expected
+  docker=20.10,firewalld=on,os=bullseye    MISMATCH: c2c-ip expected pass by
+                                           filter_FWDI_docker, observed blocked/rejected
+                                           (outcome and rule differ)
+  docker=19.03,firewalld=off,os=bullseye   error: the machine never booted
+  docker=20.10,firewalld=off,os=bullseye   egress-ip could not run (error); rest pass
+  =======================================  ==========================================
 """
 
 from __future__ import annotations
 
-from harness.models import Cell, CellResult, CheckResult, MatrixResult, TraceVerdict
+from pathlib import Path
 
-LAB = "docker-firewalld"
-PROVIDER = "vagrant:debian-12"
-CHECKS = (
-    "egress-name",
-    "egress-ip",
-    "c2c-name",
-    "c2c-ip",
-    "c2c-default-bridge",
-    "icmp-c2c",
-    "host-network",
+from harness.models import (
+    Cell,
+    CellResult,
+    CheckResult,
+    Expectation,
+    Layer,
+    MatrixResult,
+    PacketTrace,
+    Rule,
 )
+from harness.providers.base import Machine, Provider, Provisioning
+from harness.ssh import SshEndpoint
+from harness.trace import analyse
 
-STOOD_IN_REASON = (
-    "Debian 12 has no Docker 19.03 package: Docker 20.10 stands in with its firewalld "
-    "integration cut off (no 'docker' zone, DOCKER-USER not registered with firewalld)"
-)
-NO_ROUTE = "wget: can't connect to remote host (203.0.113.10): No route to host"
-INFRA_ERROR = (
-    "vagrant up failed: Timed out while waiting for the machine to boot.\n"
-    "boot_timeout=300s exceeded for machine 'fwlab-docker1903-fwoff'"
-)
-
-STOOD_IN_CELL = "docker=19.03,firewalld=on"
-ERROR_CELL = "docker=19.03,firewalld=off"
-MISMATCH_CELL = "docker=20.10,firewalld=on"
-MISMATCH_CHECK = "c2c-ip"
-TRACED_CHECK = "egress-ip"
+TRACES = Path(__file__).parent / "data" / "traces" / "debian11-firewalld-0.9.3"
+REJECT = Rule("inet", "firewalld", "filter_FORWARD", "reject")
+DOCKER_ZONE = Rule("inet", "firewalld", "filter_FWDI_docker", "accept")
 
 
-def firewalld_reject_trace() -> TraceVerdict:
-    """firewalld's own forward chain rejects docker0 traffic (no zone for it)."""
-    return TraceVerdict(
-        family="inet",
-        table="firewalld",
-        chain="filter_FORWARD",
-        verdict="reject",
-        rule='reject with icmpx admin-prohibited comment "zone default: reject"',
-        tool="nft",
-        path=[
-            "filter:FORWARD",
-            "filter:DOCKER-USER",
-            "filter:DOCKER-ISOLATION-STAGE-1",
-            "filter:DOCKER-FORWARD",
-            "firewalld:filter_FORWARD",
-        ],
-        diagnosis=(
-            "docker0 is in no firewalld zone, so firewalld's filter_FORWARD rejects the "
-            "container's forwarded packets after Docker's own chains accepted them; "
-            "put docker0 in the 'trusted' zone or use Docker >= 20.10's firewalld integration"
-        ),
-    )
+def trace(name: str) -> PacketTrace:
+    """The headline packet of one of the project's own captures."""
+    head = analyse((TRACES / name).read_text()).headline
+    assert head is not None
+    return head
 
 
-def isolation_drop_trace() -> TraceVerdict:
-    """Docker's isolation chain drops traffic between the two user networks."""
-    return TraceVerdict(
-        family="ip",
-        table="filter",
-        chain="DOCKER-ISOLATION-STAGE-2",
-        verdict="drop",
-        rule="-A DOCKER-ISOLATION-STAGE-2 -o br-5f0c2a1d9e3b -j DROP",
-        tool="xtables-monitor",
-        path=[
-            "filter:FORWARD",
-            "filter:DOCKER-USER",
-            "filter:DOCKER-ISOLATION-STAGE-1",
-            "filter:DOCKER-ISOLATION-STAGE-2",
-        ],
-        diagnosis=(
-            "the two containers ended up on different user-defined networks; Docker "
-            "isolates bridge networks from each other by design"
-        ),
-        warnings=["xtables-monitor printed no rule counters (legacy backend?)"],
-    )
+def cell(docker: str, firewalld: str, os: str = "bullseye") -> Cell:
+    return Cell.of(docker=docker, firewalld=firewalld, os=os)
 
 
-_PASS_DETAIL = {
-    "egress-name": "Connecting to example.com (93.184.215.14:80)\nsaving to 'index.html'",
-    "egress-ip": "Connecting to 203.0.113.10 (203.0.113.10:80)\nsaving to 'index.html'",
-    "c2c-name": "Connecting to web (172.20.0.2:80)\nsaving to 'index.html'",
-    "c2c-ip": "Connecting to 172.20.0.2 (172.20.0.2:80)\nsaving to 'index.html'",
-    "c2c-default-bridge": "Connecting to 172.17.0.2 (172.17.0.2:80)\nsaving to 'index.html'",
-    "icmp-c2c": "3 packets transmitted, 3 packets received, 0% packet loss",
-    "host-network": "Connecting to 127.0.0.1 (127.0.0.1:8080)\nsaving to 'index.html'",
-}
-
-
-def _check(
+def check(
     name: str,
-    observed: str,
-    expected: str | None,
+    outcome: str,
+    reason: str | None = None,
+    expected: Expectation | None = None,
+    trace_file: str | None = None,
     detail: str = "",
-    seconds: float = 1.25,
-    trace: TraceVerdict | None = None,
 ) -> CheckResult:
-    if not detail:
-        detail = _PASS_DETAIL.get(name, "") if observed == "pass" else "wget: download timed out"
-    return CheckResult(name, observed, detail, seconds, expected, trace)  # type: ignore[arg-type]
-
-
-def _checks(outcomes: dict[str, str], judged: bool, **overrides: CheckResult) -> list[CheckResult]:
-    out = []
-    for i, name in enumerate(CHECKS):
-        if name in overrides:
-            out.append(overrides[name])
-            continue
-        observed = outcomes.get(name, "pass")
-        out.append(_check(name, observed, observed if judged else None, seconds=0.5 + i / 10))
-    return out
-
-
-def sample_matrix(judged: bool = True, detail_override: str | None = None) -> MatrixResult:
-    """The five-cell docker-firewalld matrix described in the module docstring.
-
-    judged=False builds the --reproduce flavour (no expectations, nothing judged).
-    detail_override replaces the traced egress-ip check's detail (e.g. to inject markup).
-    """
-
-    def exp(outcome: str) -> str | None:
-        return outcome if judged else None
-
-    reject = firewalld_reject_trace()
-    egress_ip = _check(
-        TRACED_CHECK,
-        "blocked",
-        exp("blocked"),
-        detail=detail_override if detail_override is not None else NO_ROUTE,
-        seconds=3.02,
-        trace=reject,
+    return CheckResult(
+        name=name,
+        outcome=outcome,  # type: ignore[arg-type]
+        reason=reason,
+        detail=detail or {"pass": "ok: 'fwlab-internet' received"}.get(outcome, "No route to host"),
+        seconds=0.5,
+        trace=trace(trace_file) if trace_file else None,
+        expected=expected,
     )
-    stood_in = CellResult(
-        cell=Cell.of(docker="19.03", firewalld="on"),
-        provider=PROVIDER,
-        stood_in=True,
-        stood_in_reason=STOOD_IN_REASON,
-        checks=_checks(
-            {"egress-name": "blocked"},
-            judged,
-            **{
-                "egress-name": _check(
-                    "egress-name", "blocked", exp("blocked"), "wget: bad address 'example.com'"
-                ),
-                TRACED_CHECK: egress_ip,
-            },
+
+
+FIDELITY_STOOD_IN = {
+    "machine": Layer(
+        False,
+        "a Debian bullseye systemd-nspawn container stands in for a VirtualBox CentOS 8 VM on NAT",
+    ),
+    "firewalld": Layer(True, "firewalld 0.9.3 (nftables backend), running"),
+    "docker": Layer(False, "Debian's docker.io 20.10.5 stands in for Docker 19.03"),
+}
+FIDELITY_REAL_DOCKER = {
+    **FIDELITY_STOOD_IN,
+    "docker": Layer(True, "Docker 20.10.5 (Debian's docker.io)"),
+}
+PROBE_ERROR = "the probe could not run (exit 125): docker: Error response from daemon"
+VERSIONS = {"os": "debian 11", "firewalld": "0.9.3", "docker": "20.10.5", "nftables": "0.9.8"}
+
+
+def sample_matrix(judged: bool = True) -> MatrixResult:
+    blocked = Expectation("blocked", "rejected", REJECT, "lab.toml cell 1, 'c2c-*'")
+    dns = Expectation("blocked", "dns", REJECT, "lab.toml cell 1, 'egress-name'")
+    passes = Expectation("pass", None, DOCKER_ZONE, "lab.toml cell 2, '*'")
+    plain = Expectation("pass", None, None, "lab.toml [expect], '*'")
+    cells = [
+        CellResult(
+            cell("19.03", "on"), "nspawn", FIDELITY_STOOD_IN, VERSIONS,
+            [
+                check("egress-name", "blocked", "dns", dns, "nft-nozone-egress.txt",
+                      "wget: bad address 'www.bing.com'"),
+                check("egress-ip", "blocked", "rejected", blocked, "nft-nozone-egress.txt"),
+                check("c2c-ip", "blocked", "rejected", blocked, "nft-nozone-c2c.txt"),
+                check("host-network", "pass", None, plain),
+            ],
+            why="bridges in no firewalld zone",
         ),
-        trace=reject,
-        timings={"up": 41.5, "provision": 88.25, "check": 14.0, "down": 6.5},
-        notes=["docker 20.10.24 installed; firewalld backend disabled via daemon.json"],
-    )
-
-    error = CellResult(
-        cell=Cell.of(docker="19.03", firewalld="off"),
-        provider=PROVIDER,
-        error=INFRA_ERROR,
-        timings={"up": 300.0},
-    )
-
-    drop = isolation_drop_trace()
-    mismatch = CellResult(
-        cell=Cell.of(docker="20.10", firewalld="on"),
-        provider=PROVIDER,
-        checks=_checks(
-            {},
-            judged,
-            **{
-                MISMATCH_CHECK: _check(
-                    MISMATCH_CHECK,
-                    "blocked",
-                    exp("pass"),
-                    "wget: download timed out",
-                    seconds=10.0,
-                    trace=drop,
-                )
-            },
+        CellResult(
+            cell("20.10", "on"), "nspawn", FIDELITY_REAL_DOCKER, VERSIONS,
+            [
+                check("egress-name", "pass", None, passes, "nft-zonedocker.txt"),
+                check("egress-ip", "pass", None, passes, "nft-zonedocker.txt"),
+                check("c2c-ip", "blocked", "rejected", passes, "nft-nozone-c2c.txt"),
+                check("host-network", "pass", None, plain),
+            ],
         ),
-        trace=drop,
-        timings={"up": 39.0, "provision": 61.0, "check": 21.0, "down": 5.0},
-    )
-
-    all_pass = CellResult(
-        cell=Cell.of(docker="20.10", firewalld="off"),
-        provider=PROVIDER,
-        checks=_checks({}, judged),
-        timings={"up": 38.0, "provision": 55.0, "check": 9.0, "down": 5.0},
-    )
-
-    stopped = CellResult(
-        cell=Cell.of(docker="20.10", firewalld="stopped-no-restart"),
-        provider=PROVIDER,
-        checks=_checks({"egress-name": "blocked", "egress-ip": "blocked"}, judged),
-        timings={"up": 40.0, "provision": 70.0, "check": 25.0, "down": 5.0},
-        notes=["firewalld stopped after dockerd started; its flush removed Docker's NAT rules"],
-    )
-
-    return MatrixResult(
-        lab=LAB,
-        provider=PROVIDER,
-        cells=[stood_in, error, mismatch, all_pass, stopped],
-        judged=judged,
-        seconds=934.5,
-    )
+        CellResult(
+            cell("19.03", "off"), "nspawn", FIDELITY_STOOD_IN,
+            error="lab m1-2 did not finish booting: degraded\n--- last lines ---\nboot log",
+        ),
+        CellResult(
+            cell("20.10", "off"), "nspawn", FIDELITY_REAL_DOCKER, VERSIONS,
+            [
+                check("egress-name", "pass", None, plain),
+                check("egress-ip", "error", None, plain, detail=PROBE_ERROR),
+                check("c2c-ip", "pass", None, plain),
+                check("host-network", "pass", None, None),
+            ],
+        ),
+    ]  # fmt: skip
+    if not judged:
+        for c in cells:
+            for k in c.checks:
+                k.expected = None
+    return MatrixResult("docker-firewalld", "nspawn", cells, judged=judged, seconds=42.0)
 
 
-def reproduce_matrix() -> MatrixResult:
-    """The same run in --reproduce mode: observed outcomes only."""
-    return sample_matrix(judged=False)
+class FakeProvider(Provider):
+    """Machines in memory. `fail_up` names machines whose `up` raises."""
+
+    name = "fake"
+
+    def __init__(self, tmp: Path, fail_up: set[str] | None = None):
+        self.tmp = tmp
+        self.machines: dict[str, Machine] = {}
+        self.kept: set[str] = set()
+        self.calls: list[tuple[str, str]] = []
+        self.fail_up = fail_up or set()
+
+    def up(
+        self,
+        name,
+        progress=None,
+        ephemeral=False,
+        release=None,
+        provisioned: Provisioning | None = None,
+    ):  # type: ignore[no-untyped-def]  # noqa: E501
+        self.calls.append(("up", name))
+        if name in self.fail_up:
+            raise RuntimeError(f"{name} would not boot")
+        endpoint = SshEndpoint(name, "192.0.2.1", "root", 22, str(self.tmp / "key"))
+        config = self.tmp / f"{name}.ssh_config"
+        endpoint.write(config)
+        machine = Machine(name, self.name, "running", endpoint, config, {"release": release or ""})
+        self.machines[name] = machine
+        if not ephemeral:
+            self.kept.add(name)
+        return machine
+
+    def keep(self, name):  # type: ignore[no-untyped-def]
+        self.kept.add(name)
+
+    def down(self, name, progress=None):  # type: ignore[no-untyped-def]
+        self.calls.append(("down", name))
+        self.machines.pop(name, None)
+        return [f"machine {name}"]
+
+    def status(self, name):  # type: ignore[no-untyped-def]
+        return self.machines.get(name) or Machine(name, self.name, "absent")
+
+    def list(self):  # type: ignore[no-untyped-def]
+        return list(self.machines.values())
+
+    def machine_layer(self, name, stands_for):  # type: ignore[no-untyped-def]
+        return Layer(False, f"a fake machine stands in for {stands_for}")
