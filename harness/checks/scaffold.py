@@ -64,13 +64,17 @@ class Scaffold:
             raise ScaffoldError(f"could not make network {name}: {_said(out)}")
         self.networks.append(name)
 
-    def server(self, name: str, network: str = "bridge", port: int = SERVER_PORT) -> str:
-        """A web server container on `network`; returns its address there."""
+    def server(
+        self, name: str, network: str = "bridge", port: int = SERVER_PORT, publish: str = ""
+    ) -> str:
+        """A web server container on `network` (its port published as `publish`, e.g.
+        "8080:8080" or "127.0.0.1:8080:8080", if given); returns its address there."""
         if network not in ("bridge", PROBE_NETWORK):
             self.network(network)
         self.host.run(f"docker rm -f {shlex.quote(name)}")
+        published = f"-p {shlex.quote(publish)} " if publish else ""
         out = self.host.run(
-            f"docker run -d --init --restart unless-stopped --label {LABEL} "
+            f"docker run -d --init --restart unless-stopped --label {LABEL} {published}"
             f"--name {shlex.quote(name)} --network {shlex.quote(network)} {self.image} "
             f"httpd -f -p {port} -h /www"
         )
