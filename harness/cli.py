@@ -71,6 +71,16 @@ def image_build(release: str | None, force: bool) -> None:
     out.print(f"image ready: {recipe.folder}")
 
 
+@image.command("key")
+@lab_option
+@click.option("--cells", "cell_filters", multiple=True, help="Only these cells.")
+def image_key(lab_name: str, cell_filters: tuple[str, ...]) -> None:
+    """The recipe keys of the base images a lab's cells need (a CI cache key)."""
+    from harness import ci, labs
+
+    click.echo(ci.image_keys(labs.load(lab_name), list(cell_filters)))
+
+
 @cli.group()
 def box() -> None:
     """The locally built Vagrant box of the vagrant provider (libvirt)."""
@@ -481,6 +491,76 @@ def gc(provider: str) -> None:
     for item in removed:
         out.print(f"removed {item}")
     out.print(f"gc: {len(removed)} item(s) removed")
+
+
+# -- reports and CI ------------------------------------------------------------------
+@cli.group()
+def report() -> None:
+    """Reports of matrix runs."""
+
+
+@report.command("merge")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@lab_option
+@click.option("--cells", "cell_filters", multiple=True, help="The cells the run selected.")
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).",
+)
+def report_merge(
+    out_dir: str,
+    files: tuple[str, ...],
+    lab_name: str,
+    cell_filters: tuple[str, ...],
+    markdown_path: str | None,
+) -> None:
+    """Merge per-cell JSON reports into one matrix: OUT_DIR/matrix.json, .xml, .html and
+    summary.md. Exit status: the matrix's (2 when a cell is missing)."""
+    from harness import labs
+    from harness.report import render_table
+    from harness.report.merge import merge
+
+    lab = labs.load(lab_name)
+    merged, missing = merge([Path(f) for f in files], lab, list(cell_filters))
+    render_table(merged, out)
+    folder = Path(out_dir)
+    _write_reports(
+        merged,
+        str(folder / "matrix.json"),
+        str(folder / "matrix.xml"),
+        str(folder / "matrix.html"),
+        str(folder / "summary.md"),
+    )
+    if markdown_path:
+        _write_reports(merged, None, None, None, markdown_path)
+    if missing:
+        raise FwlabError(f"no report for cell(s): {', '.join(missing)}")
+    sys.exit(merged.exit_code)
+
+
+@cli.command("ci")
+@click.argument("engine", type=click.Choice(["github", "gitlab"]))
+@lab_option
+@click.option("--cells", "cell_filters", multiple=True, help="Only these cells.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write here (default: stdout)."
+)
+def ci_cmd(engine: str, lab_name: str, cell_filters: tuple[str, ...], output: str | None) -> None:
+    """Write a CI pipeline that runs each cell as a job and merges the reports."""
+    from harness import ci, labs
+
+    lab = labs.load(lab_name)
+    lab.select(list(cell_filters))  # bad filters fail here, before anything is written
+    text = getattr(ci, engine)(lab, list(cell_filters))
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text)
+        say(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
 
 
 # -- the host ------------------------------------------------------------------------

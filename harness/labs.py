@@ -129,6 +129,17 @@ class Lab:
     scenario: str = ""
 
     @property
+    def argument(self) -> str:
+        """How --lab names this lab again: its name when it is labs/<name>/lab.toml, else
+        its path (relative to the working directory when it is below it)."""
+        if self.path == (LABS_DIR / self.folder.name / LAB_FILE).resolve():
+            return self.folder.name
+        try:
+            return str(self.path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.path)
+
+    @property
     def known(self) -> list[CellSpec]:
         return self.cells + self.extra
 
