@@ -15,6 +15,11 @@ def image_cache() -> Path:
     return Path(os.environ.get("FWLAB_IMAGE_CACHE", str(home() / "images")))
 
 
+def layer_cache() -> Path:
+    """Provisioned layers, one folder per image and cell recipe."""
+    return Path(os.environ.get("FWLAB_LAYER_CACHE", str(image_cache() / "layers")))
+
+
 def labs_dir() -> Path:
     """One folder per lab machine: its state file, keys, overlay and logs."""
     return home() / "labs"

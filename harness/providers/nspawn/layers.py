@@ -47,7 +47,7 @@ PRIVATE = (
 
 
 def cache() -> Path:
-    return paths.image_cache() / "layers"
+    return paths.layer_cache()
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def ensure(
     if not force and is_ready(suite):
         return box_name(suite)
     if not INSECURE_KEY.exists() or shutil.which("vagrant") is None:
-        raise FwlabError("vagrant is not installed (run ./scripts/run setup)")
+        raise FwlabError("vagrant is not installed (run ./scripts/run setup --vagrant)")
     recipe = image.ensure(image.ImageRecipe(suite=suite), progress=say)
     started = time.monotonic()
     work = paths.home() / "vagrant" / f"box-build-{os.getpid()}"
@@ -123,7 +123,7 @@ def ensure(
         say(f"copying image {recipe.folder.name}")
         run(["cp", "-a", "--reflink=auto", str(recipe.rootfs), str(root)], timeout=600)
         say(f"installing {', '.join(PACKAGES)} (Debian mirror {image.MIRROR})")
-        _install_packages(root)
+        install_packages(root)
         say("making the rootfs a Vagrant box")
         customise(root)
         say(f"writing the {DISK_GB} GB disk (ext4, qcow2)")
@@ -152,7 +152,7 @@ def remove_stale_builds() -> list[str]:
     return removed
 
 
-def _install_packages(root: Path) -> None:
+def install_packages(root: Path, packages: tuple[str, ...] = PACKAGES) -> None:
     # A private mount namespace: /proc, /dev, /sys and resolv.conf are mounted for apt
     # and vanish with it, even if this process is killed.
     script = f"""
@@ -164,7 +164,7 @@ mount -t sysfs sys $R/sys
 mount --bind /etc/resolv.conf $R/etc/resolv.conf
 export DEBIAN_FRONTEND=noninteractive
 chroot $R apt-get update -q
-chroot $R apt-get install -y -q --no-install-recommends {" ".join(PACKAGES)}
+chroot $R apt-get install -y -q --no-install-recommends {" ".join(packages)}
 chroot $R apt-get clean
 """
     proc = subprocess.run(
@@ -176,7 +176,7 @@ chroot $R apt-get clean
     )
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise FwlabError(f"installing the box packages failed: {' | '.join(tail)}")
+        raise FwlabError(f"installing {' '.join(packages)} failed: {' | '.join(tail)}")
 
 
 def customise(root: Path) -> None:

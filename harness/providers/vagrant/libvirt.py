@@ -210,4 +210,4 @@ def check_host_tools() -> None:
     missing = [t for t in ("vagrant", "libvirtd", "virtlogd", "virsh", "qemu-system-x86_64")
                if shutil.which(t) is None]  # fmt: skip
     if missing:
-        raise FwlabError(f"missing {', '.join(missing)}: run ./scripts/run setup")
+        raise FwlabError(f"missing {', '.join(missing)}: run ./scripts/run setup --vagrant")

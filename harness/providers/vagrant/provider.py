@@ -177,7 +177,7 @@ class VagrantProvider(Provider):
 
     def _preflight(self) -> None:
         if shutil.which("vagrant") is None:
-            raise UsageError("vagrant is not installed: run ./scripts/run setup")
+            raise UsageError("vagrant is not installed: run ./scripts/run setup --vagrant")
         if self.backend == "libvirt":
             if os.geteuid() != 0:
                 raise UsageError("the vagrant provider on libvirt needs root (namespaces)")
