@@ -51,6 +51,13 @@ echo "docker=$(timeout 10 docker version -f '{{.Server.Version}}' 2>/dev/null)"
 echo "docker_package=$(package docker.io docker-ce)"
 echo "containerd=$(containerd --version 2>/dev/null | awk '{print $3}')"
 echo "marker=$(cat /etc/fwlab/cell.json 2>/dev/null)"
+echo "probe_network=$(timeout 10 docker network inspect -f '{{.Name}}' fwlab-net 2>/dev/null)"
+echo "probe_tags=$(timeout 10 docker images --format '{{.Tag}}' fwlab/probe 2>/dev/null \
+    | tr '\n' ' ')"
+echo "drop_in=$(test -f /etc/systemd/system/docker.service.d/fwlab-no-firewalld.conf && echo yes)"
+echo "docker0_zone=$(busctl call org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 \
+    org.fedoraproject.FirewallD1.zone getZoneOfInterface s docker0 2>/dev/null \
+    | sed -n 's/^s "\(.*\)"$/\1/p')"
 """
 
 
@@ -174,6 +181,9 @@ def provision(
     before = facts(conn)
     recipe = pick_recipe(before.os_release)(conn, note)
     current = before.marker
+    if already(before, docker, firewalld, tarball, axes or {}):
+        note("already provisioned: nothing changed")  # one command looked at everything
+        return report_of(before, current, type(recipe).__name__, False, steps)
     if tarball:
         changed = static_docker.install(recipe, tarball, docker)
     else:
@@ -208,6 +218,28 @@ def provision(
     if not changed:
         note("already provisioned: nothing changed")
     return report_of(after, wanted, type(recipe).__name__, changed, steps)
+
+
+def already(
+    found: Facts, docker: str, firewalld: str, tarball: StaticDocker | None, axes: dict[str, str]
+) -> bool:
+    """Is the machine already exactly this cell? (Then provisioning need not touch it.)"""
+    marker = found.marker
+    recorded = (marker.get("docker"), marker.get("firewalld"), marker.get("axes") or {})
+    tag = marker.get("probe_image", "").rpartition(":")[2]
+    return (
+        recorded == (docker, firewalld, axes)
+        and marker.get("tarball_sha256", "") == (tarball.sha256 if tarball else "")
+        and bool(found.get("docker"))  # the daemon answers
+        and (found.get("firewalld_active") == "active") == (firewalld == "on")
+        and found.get("probe_network") == probe_image.PROBE_NETWORK
+        and bool(tag)
+        and tag in found.get("probe_tags").split()
+        and (found.get("drop_in") == "yes") == bool(marker.get("stood_in"))
+        # Docker with firewalld integration has put docker0 in its zone (sid's dockerd
+        # may have started before firewalld did).
+        and (docker == "19.03" or firewalld != "on" or found.get("docker0_zone") == "docker")
+    )
 
 
 def inspect(conn: Any) -> tuple[ProvisionReport, dict[str, Any]]:

@@ -371,3 +371,40 @@ def test_probe_image_on_a_machine_without_busybox(tmp_path: Path) -> None:
     with pytest.raises(FwlabError, match="no busybox"):
         ensure(recipe)
     assert recipe.calls == [] and recipe.conn.puts == []
+
+
+# -- already provisioned: one command looks at everything -------------------------------
+SETTLED_MARKER = {"docker": "20.10", "firewalld": "on", "axes": {}, "stood_in": "",
+                  "tarball_sha256": "", "probe_image": "fwlab/probe:abc123"}  # fmt: skip
+SETTLED = dict(
+    docker="20.10.24", firewalld_active="active", probe_network="fwlab-net",
+    probe_tags="abc123 ", docker0_zone="docker", marker=json.dumps(SETTLED_MARKER),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "still"),
+    [
+        ({}, True),
+        ({"docker0_zone": "public"}, False),  # dockerd started before firewalld (sid)
+        ({"firewalld_active": "inactive"}, False),
+        ({"probe_tags": "zzz "}, False),  # the probe image is gone
+        ({"probe_network": ""}, False),
+        ({"docker": ""}, False),  # the daemon does not answer
+        ({"drop_in": "yes"}, False),  # a stand-in's drop-in, but the cell is real
+    ],
+)
+def test_already_provisioned_only_when_everything_agrees(change: dict, still: bool) -> None:
+    from harness.provision import already
+
+    found = Facts.parse(facts_output(**{**BOOKWORM, **SETTLED, **change}))
+    assert already(found, "20.10", "on", None, {}) is still
+
+
+def test_already_provisioned_is_the_whole_cell() -> None:
+    from harness.provision import already
+
+    found = Facts.parse(facts_output(**{**BOOKWORM, **SETTLED}))
+    assert not already(found, "19.03", "on", None, {})
+    assert not already(found, "20.10", "off", None, {})
+    assert not already(found, "20.10", "on", None, {"zone": "trusted"})
