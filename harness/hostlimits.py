@@ -78,7 +78,10 @@ class Limit:
 
 def limits() -> list[Limit]:
     instances, watches = _inotify_in_use()
-    threads = sum(p.num_threads() for p in psutil.process_iter() if _alive(p))
+    # process_iter's attrs read each process once, and a process gone meanwhile counts 0.
+    threads = sum(
+        p.info["num_threads"] or 0 for p in psutil.process_iter(["num_threads"], ad_value=0)
+    )
     return [
         Limit("fs.inotify.max_user_instances", read_sysctl("fs.inotify.max_user_instances"),
               instances, PER_LAB["fs.inotify.max_user_instances"]),
@@ -86,14 +89,6 @@ def limits() -> list[Limit]:
               watches, PER_LAB["fs.inotify.max_user_watches"]),
         Limit("kernel.pid_max", read_sysctl("kernel.pid_max"), threads, PER_LAB["kernel.pid_max"]),
     ]  # fmt: skip
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        proc.num_threads()
-        return True
-    except psutil.Error:
-        return False
 
 
 def capacity() -> tuple[int, str]:
