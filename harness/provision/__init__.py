@@ -30,6 +30,17 @@ RECIPES: tuple[type[Recipe], ...] = (DebianRecipe, CentOS8Recipe)
 MARKER = "/etc/fwlab/cell.json"
 
 FACTS = r"""
+# firewalld tells systemd it has started as soon as it holds its D-Bus name, before it has
+# flushed iptables and applied its rules: wait (bounded) until it is really running, so
+# nothing below is read halfway through that.
+for _ in $(seq 180); do
+    case "$(systemctl is-active firewalld 2>/dev/null)" in
+        active) firewall-cmd --state >/dev/null 2>&1 && break ;;
+        activating|reloading) ;;
+        *) break ;;
+    esac
+    sleep 0.5
+done
 . /etc/os-release
 echo "os_id=$ID"
 echo "os_version=$VERSION_ID"
@@ -58,6 +69,8 @@ echo "drop_in=$(test -f /etc/systemd/system/docker.service.d/fwlab-no-firewalld.
 echo "docker0_zone=$(busctl call org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 \
     org.fedoraproject.FirewallD1.zone getZoneOfInterface s docker0 2>/dev/null \
     | sed -n 's/^s "\(.*\)"$/\1/p')"
+echo "docker_chains=$(iptables -w 5 -t nat -n -L DOCKER >/dev/null 2>&1 \
+    && iptables -w 5 -t filter -n -L DOCKER >/dev/null 2>&1 && echo yes)"
 """
 
 
@@ -123,7 +136,7 @@ def facts(recipe_or_conn: Any) -> Facts:
     """The machine's facts (as root, so `docker version` answers)."""
     conn = getattr(recipe_or_conn, "conn", recipe_or_conn)
     runner = conn.run if conn.user == "root" else conn.sudo
-    out = runner(f"sh -c {shlex.quote(FACTS)}", hide=True, warn=True, in_stream=False, timeout=60)
+    out = runner(f"sh -c {shlex.quote(FACTS)}", hide=True, warn=True, in_stream=False, timeout=180)
     return Facts.parse(out.stdout)
 
 
@@ -197,6 +210,8 @@ def provision(
     settled = (before.get("firewalld_active") == "active") == (firewalld == "on")
     if current.get("firewalld") != firewalld or changed or not settled:
         changed |= recipe.apply_firewalld(firewalld, force_docker_restart=changed)
+    if firewalld != "stopped-no-restart":  # there, losing them is the point
+        changed |= recipe.ensure_docker_chains()
     changed |= recipe.ensure_busybox()
     tag, imported = ensure_probe_image(recipe, current.get("probe_image", ""))
     changed |= imported
@@ -239,6 +254,8 @@ def already(
         # Docker with firewalld integration has put docker0 in its zone (sid's dockerd
         # may have started before firewalld did).
         and (docker == "19.03" or firewalld != "on" or found.get("docker0_zone") == "docker")
+        # firewalld flushed Docker's chains as it started (see Recipe.ensure_docker_chains).
+        and (firewalld == "stopped-no-restart" or found.get("docker_chains") == "yes")
     )
 
 

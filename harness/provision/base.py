@@ -107,6 +107,17 @@ class Recipe(ABC):
         self.restart_docker()
         return True
 
+    def ensure_docker_chains(self) -> bool:
+        """Docker's iptables chains are in place. firewalld flushes every iptables chain
+        while it starts, after systemd already counts it as started: a docker started in
+        that window (at boot) loses its chains, and containers meet FORWARD's DROP policy
+        instead of the cell's behaviour. Restart it then. Returns True if it had to."""
+        if all(self.ok(f"iptables -w 5 -t {table} -n -L DOCKER") for table in ("nat", "filter")):
+            return False
+        self.log("docker's iptables chains are gone (firewalld flushed them as it started)")
+        self.restart_docker()
+        return True
+
     def restart_docker(self) -> None:
         self.log("restarting docker")
         self.sh("systemctl restart docker")

@@ -30,7 +30,7 @@ FACTS_COMMAND = f"sh -c {shlex.quote(FACTS)}"
 FACTS_KEYS = ("os_id", "os_version", "os_codename", "os_name", "os_like", "kernel", "firewalld",
               "firewalld_backend", "firewalld_active", "nftables", "iptables", "docker",
               "docker_package", "containerd", "marker", "probe_network", "probe_tags", "drop_in",
-              "docker0_zone")  # fmt: skip
+              "docker0_zone", "docker_chains")  # fmt: skip
 
 #: How Fabric renders Connection.sudo("cmd") with the default sudo config.
 SUDO = "sudo -S -p '[sudo] password: ' "

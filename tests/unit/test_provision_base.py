@@ -86,6 +86,20 @@ def test_on_when_already_on_can_force_a_docker_restart():
     run_scripted(script, lambda r: r.apply_firewalld("on", force_docker_restart=True))
 
 
+NAT_CHAIN = "iptables -w 5 -t nat -n -L DOCKER"
+FILTER_CHAIN = "iptables -w 5 -t filter -n -L DOCKER"
+
+
+def test_docker_keeps_its_chains_untouched():
+    script = [cmd(NAT_CHAIN), cmd(FILTER_CHAIN)]
+    assert run_scripted(script, lambda r: r.ensure_docker_chains()) is False
+
+
+def test_docker_that_lost_its_chains_to_firewalld_starting_is_restarted():
+    script = [cmd(NAT_CHAIN, exit=1), cmd("systemctl restart docker")]
+    assert run_scripted(script, lambda r: r.ensure_docker_chains()) is True
+
+
 def test_off_from_running_disables_firewalld_then_restarts_docker():
     script = [
         cmd(IS_ACTIVE),
@@ -378,7 +392,8 @@ SETTLED_MARKER = {"docker": "20.10", "firewalld": "on", "axes": {}, "stood_in": 
                   "tarball_sha256": "", "probe_image": "fwlab/probe:abc123"}  # fmt: skip
 SETTLED = dict(
     docker="20.10.24", firewalld_active="active", probe_network="fwlab-net",
-    probe_tags="abc123 ", docker0_zone="docker", marker=json.dumps(SETTLED_MARKER),
+    probe_tags="abc123 ", docker0_zone="docker", docker_chains="yes",
+    marker=json.dumps(SETTLED_MARKER),
 )  # fmt: skip
 
 
@@ -392,6 +407,7 @@ SETTLED = dict(
         ({"probe_network": ""}, False),
         ({"docker": ""}, False),  # the daemon does not answer
         ({"drop_in": "yes"}, False),  # a stand-in's drop-in, but the cell is real
+        ({"docker_chains": ""}, False),  # firewalld flushed them as it started (boot race)
     ],
 )
 def test_already_provisioned_only_when_everything_agrees(change: dict, still: bool) -> None:
@@ -399,6 +415,15 @@ def test_already_provisioned_only_when_everything_agrees(change: dict, still: bo
 
     found = Facts.parse(facts_output(**{**BOOKWORM, **SETTLED, **change}))
     assert already(found, "20.10", "on", None, {}) is still
+
+
+def test_lost_chains_do_not_matter_when_the_cell_is_losing_them() -> None:
+    from harness.provision import already
+
+    marker = json.dumps({**SETTLED_MARKER, "firewalld": "stopped-no-restart"})
+    found = Facts.parse(facts_output(**{**BOOKWORM, **SETTLED, "firewalld_active": "inactive",
+                                        "docker_chains": "", "marker": marker}))  # fmt: skip
+    assert already(found, "20.10", "stopped-no-restart", None, {})
 
 
 def test_already_provisioned_is_the_whole_cell() -> None:

@@ -61,6 +61,7 @@ WRITE_DROP_IN = write_file_command(DROP_IN, DROP_IN_TEXT)
 DOCKER_ACTIVE = "systemctl is-active --quiet docker"
 FIREWALLD_ACTIVE = "systemctl is-active --quiet firewalld"
 TEST_BUSYBOX = "test -x /bin/busybox"
+DOCKER_CHAINS = [cmd(f"iptables -w 5 -t {table} -n -L DOCKER") for table in ("nat", "filter")]
 
 INSTALLED = "install ok installed"
 BULLSEYE_DOCKER = "20.10.5+dfsg1-1+deb11u2"
@@ -554,6 +555,7 @@ def test_provision_a_fresh_bookworm_as_19_03_with_firewalld_on(machine: FakeSFTP
         cmd("docker network create fwlab-net"),
         cmd(FIREWALLD_ACTIVE),
         cmd("systemctl restart docker"),  # docker changed: its rules go on top of firewalld's
+        *DOCKER_CHAINS,
         cmd(TEST_BUSYBOX, exit=1),
         cmd("apt-get install -y busybox-static"),
         cmd(f"docker image inspect {tag}", exit=1),
@@ -593,6 +595,7 @@ def test_provision_again_only_looks(machine: FakeSFTP) -> None:
         cmd(TEST_ZONE, exit=1),
         cmd(DOCKER_ACTIVE),
         cmd("docker network inspect fwlab-net"),
+        *DOCKER_CHAINS,
         cmd(TEST_BUSYBOX),
         cmd(f"docker image inspect {tag}"),
     ]
@@ -634,6 +637,7 @@ def test_provision_trixie_as_distro_with_firewalld_off(machine: FakeSFTP) -> Non
         cmd(FIREWALLD_ACTIVE, exit=3),
         cmd("systemctl is-enabled --quiet firewalld", exit=1),
         cmd("systemctl restart docker"),
+        *DOCKER_CHAINS,
         cmd(TEST_BUSYBOX),
         cmd(f"docker image inspect {tag}", exit=1),
         cmd(f"docker import /tmp/fwlab-probe.tar {tag}"),
