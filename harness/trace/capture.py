@@ -7,12 +7,14 @@ and every non-TCP packet (DNS queries, ICMP echoes). `xtables-monitor --trace` a
 `nft monitor trace` listen meanwhile; both captures are read with the same parser, and
 each probe gets the packets that match its selector.
 
-Every rule carries the comment `fwlab-trace`; `stop()` removes them and the monitors on
-every path, and `cleanup_command()` removes any rule left by a cut connection.
+The monitors must be listening before the probes run: a canary packet proves it (see
+START). Every rule carries the comment `fwlab-trace`; `stop()` removes them and the
+monitors on every path, and `cleanup_command()` removes any rule left by a cut connection.
 """
 
 from __future__ import annotations
 
+import secrets
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -43,13 +45,36 @@ class Selector:
         return {"mac": self.mac} if self.mac else {"dst": self.dst, "dport": self.dport}
 
 
+#: How long the monitors may take to listen, checked by a canary packet.
+READY_SECONDS = 20
+
+# Every TRACE rule goes in before the monitors start: a ruleset that changes while `nft
+# monitor` loads its cache leaves it printing "unknown rule handle". Then the canary: UDP
+# to the lab's own loopback, traced too, sent until every monitor still running has shown
+# it. Only then is a monitor really listening (under load that takes seconds) and may the
+# probes run.
 START = """\
 set -e
 mkdir -p {workdir}
+{rules}
 nohup timeout {seconds} stdbuf -oL xtables-monitor --trace > {workdir}/xt.txt 2>&1 < /dev/null &
 echo $! > {workdir}/xt.pid
 nohup timeout {seconds} stdbuf -oL nft monitor trace > {workdir}/nft.txt 2>&1 < /dev/null &
 echo $! > {workdir}/nft.pid
+seen() {{ grep -q -- "$2" {workdir}/$1.txt 2>/dev/null; }}
+gone() {{ ! kill -0 "$(cat {workdir}/$1.pid)" 2>/dev/null; }}
+i=0
+while [ $i -lt {tries} ]; do
+    bash -c 'echo > /dev/udp/127.0.0.1/{port}' 2>/dev/null \
+        || python3 -c 'import socket; socket.socket(2, 2).sendto(b"x", ("127.0.0.1", {port}))' \
+        || true
+    {{ seen xt "DPORT={port} " || gone xt; }} \
+        && {{ seen nft "dport {port} " || gone nft; }} && break
+    sleep 0.1
+    i=$((i + 1))
+done
+seen xt "DPORT={port} " || seen nft "dport {port} " || {{
+    echo "no trace monitor was listening after {ready} s" >&2; exit 1; }}
 """
 STOP = """\
 kill $(cat {workdir}/xt.pid {workdir}/nft.pid 2>/dev/null) 2>/dev/null
@@ -77,14 +102,19 @@ class Monitors:
         self.selectors: list[Selector] = []
 
     def start(self, selectors: list[Selector]) -> None:
-        """Start both monitors, then add every selector's rules: one command."""
+        """Add every selector's rules, start both monitors and wait until they listen:
+        one command."""
         self.selectors = list(selectors)
+        port = 40000 + secrets.randbelow(20000)
+        canary = f"-i lo -p udp --dport {port}"
         rules = [
             f"iptables -w -t raw -I PREROUTING 1 {rule} -m comment --comment {COMMENT} -j TRACE"
-            for selector in self.selectors
-            for rule in selector.rules()
+            for rule in [canary] + [r for selector in self.selectors for r in selector.rules()]
         ]
-        script = START.format(workdir=WORKDIR, seconds=self.seconds) + "\n".join(rules) + "\n"
+        script = START.format(
+            workdir=WORKDIR, seconds=self.seconds, rules="\n".join(rules), port=port,
+            tries=READY_SECONDS * 10, ready=READY_SECONDS,
+        )  # fmt: skip
         out = self.host.run(f"sh -c {shlex.quote(script)}")
         if out.rc != 0:
             self.stop()

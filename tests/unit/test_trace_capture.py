@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 from harness.models import Rule
 from harness.trace.capture import (
     COMMENT,
+    READY_SECONDS,
     WORKDIR,
     Captured,
     Monitors,
@@ -84,7 +88,7 @@ def script_of(cmd: str) -> str:
     return argv[2]
 
 
-def test_start_is_one_command_monitors_first_then_each_selectors_rules() -> None:
+def test_start_is_one_command_rules_first_then_monitors_until_they_listen() -> None:
     host = FakeHost()
     selectors = [Selector(mac=MAC_A), Selector(dst="203.0.113.10", dport="80")]
     Monitors(host, seconds=45).start(selectors)
@@ -95,14 +99,56 @@ def test_start_is_one_command_monitors_first_then_each_selectors_rules() -> None
     rules = [line for line in script.splitlines() if line.startswith("iptables ")]
     prefix = "iptables -w -t raw -I PREROUTING 1"
     suffix = f"-m comment --comment {COMMENT} -j TRACE"
-    assert rules == [
+    canary = re.fullmatch(rf"{prefix} -i lo -p udp --dport (\d+) {suffix}", rules[0])
+    assert canary, rules[0]
+    port = canary[1]
+    assert rules[1:] == [
         f"{prefix} -p tcp --syn -m mac --mac-source {MAC_A} {suffix}",
         f"{prefix} ! -p tcp -m mac --mac-source {MAC_A} {suffix}",
         f"{prefix} -d 203.0.113.10 -p tcp --syn --dport 80 {suffix}",
         f"{prefix} -d 203.0.113.10 ! -p tcp {suffix}",
     ]
-    assert script.index("nft monitor trace") < script.index("-j TRACE")
+    # The ruleset is complete before nft loads its cache; the canary is awaited after.
+    assert script.index("-j TRACE") < script.index("xtables-monitor")
+    assert f"/dev/udp/127.0.0.1/{port}" in script
+    assert script.index("xtables-monitor") < script.index("nft monitor") < script.index("/dev/udp")
+    assert f'seen xt "DPORT={port} "' in script and f'seen nft "dport {port} "' in script
+    assert f"while [ $i -lt {READY_SECONDS * 10} ]" in script  # bounded
     assert script.startswith("set -e\n")
+
+
+def test_start_waits_for_the_canary_in_a_real_shell(tmp_path: Path) -> None:
+    """The readiness loop, run by sh with stand-ins for the tools: a monitor that shows the
+    canary's packet on its first line ends the wait; one that never does is an error."""
+    host = FakeHost()
+    Monitors(host, seconds=5).start([Selector(mac=MAC_A)])
+    script = script_of(host.commands[0]).replace(WORKDIR, str(tmp_path / "w"))
+    port = re.search(r"/dev/udp/127.0.0.1/(\d+)", script)[1]  # type: ignore[index]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tools = {
+        "iptables": "exit 0",
+        "xtables-monitor": f'echo "PACKET: 2 ab IN=lo SRC=127.0.0.1 DPORT={port} "; exec sleep 5',
+        "nft": f'echo "trace id ab ip raw PREROUTING packet: udp dport {port} "; exec sleep 5',
+    }
+    for name, body in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    started = time.monotonic()
+    ok = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert time.monotonic() - started < READY_SECONDS / 2
+    (bin_dir / "xtables-monitor").write_text("#!/bin/sh\nexit 1\n")  # gone at once
+    (bin_dir / "nft").write_text("#!/bin/sh\necho 'trace id cd ...'; exec sleep 5\n")
+    deaf = subprocess.run(["sh", "-c", script.replace(f"-lt {READY_SECONDS * 10}", "-lt 5")],
+                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert deaf.returncode == 1 and "no trace monitor was listening" in deaf.stderr
+    for pid_file in (tmp_path / "w").glob("*.pid"):  # end the stand-ins this test started
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
 
 
 def test_start_script_is_valid_sh() -> None:
