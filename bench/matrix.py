@@ -1,32 +1,39 @@
 """Benchmark: prints figures, asserts nothing. Run as root:
 
-    .venv/bin/python bench/matrix.py [--cold] [--parallel N]
+    .venv/bin/python bench/matrix.py [--cold] [--vagrant]
 
---cold also rebuilds the image (about a minute). Figures: image build, warm matrix
-wall time, per-cell up / provision / check / down, a one-cell re-check on a kept
-lab, and peak memory per lab (the lab's memory cgroup).
+Side by side, from one run: the image build (cold with --cold: the image and the
+provisioned layers are rebuilt), the warm founding matrix at the default --parallel and at
+--parallel 5, each phase per cell, a one-cell re-check on a kept lab, and peak memory per
+lab with its probes running. --vagrant adds the same cell on the vagrant provider (about 6
+minutes on qemu/TCG) and the ratio of the two.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
-from pathlib import Path
 
+import psutil
 from rich.console import Console
 from rich.table import Table
 
-from harness import labs
-from harness.checks.runner import run_checks
-from harness.matrix import run_matrix
+from harness import labs, pipeline
+from harness.matrix import default_parallel, run_matrix
+from harness.models import MatrixResult
 from harness.providers import get_provider
-from harness.providers.nspawn import image
+from harness.providers.nspawn import image, layers
 from harness.providers.nspawn.provider import NspawnProvider
+from harness.util import remove_tree
+
+MIB = 2**20
 
 
 class PeakMemory:
-    """Samples every running lab's cgroup peak while the matrix runs."""
+    """Samples every running lab's memory (its cgroup's, or its processes' resident
+    memory where no memory controller accounts for it) while something runs."""
 
     def __init__(self, provider: NspawnProvider):
         self.provider = provider
@@ -35,76 +42,107 @@ class PeakMemory:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self.stop.wait(0.5):
+        while not self.stop.wait(0.25):
             for machine in self.provider.list():
-                peak = self.provider.memory_peak(machine.name)
-                if peak:
-                    self.peaks[machine.name] = max(peak, self.peaks.get(machine.name, 0))
+                if machine.name.startswith("layer-"):
+                    continue
+                now = self.provider.memory_now(machine.name)
+                self.peaks[machine.name] = max(now, self.peaks.get(machine.name, 0))
+
+    def __enter__(self) -> PeakMemory:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def timed_matrix(
+    provider: NspawnProvider, lab: labs.Lab, parallel: int
+) -> tuple[MatrixResult, int]:
+    """The matrix's result and the highest memory any of its labs reached."""
+    with PeakMemory(provider) as sampler:
+        result = run_matrix(provider, lab, lab.cells, parallel)
+    return result, max(sampler.peaks.values(), default=0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cold", action="store_true", help="rebuild the image first")
-    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--cold", action="store_true", help="rebuild the image and layers first")
+    parser.add_argument("--vagrant", action="store_true", help="also the same cell on vagrant")
     args = parser.parse_args()
     console = Console()
-    figures: list[tuple[str, str]] = []
-
-    started = time.monotonic()
-    image.ensure(force=args.cold)
-    label = "image build (cold)" if args.cold else "image check (warm cache)"
-    figures.append((label, f"{time.monotonic() - started:.1f} s"))
-
+    figures: list[tuple[str, str]] = [
+        ("machine", f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB"),
+    ]
     provider = get_provider("nspawn")
     assert isinstance(provider, NspawnProvider)
-    lab = labs.load()
-    sampler = PeakMemory(provider)
-    sampler.thread.start()
-    result = run_matrix(provider, lab, lab.cells, parallel=args.parallel)
-    sampler.stop.set()
-    figures.append((f"warm matrix, {len(lab.cells)} cells, parallel {args.parallel}",
-                    f"{result.seconds:.1f} s (matches: {result.matches})"))  # fmt: skip
+    lab = labs.load("docker-firewalld")
 
-    cells = Table("cell", "up s", "provision s", "check s", "down s", title="per cell")
-    for cell in result.cells:
-        t = cell.timings
-        cells.add_row(
-            cell.cell.id, *(f"{t.get(k, 0):.1f}" for k in ("up", "provision", "check", "down"))
-        )
+    started = time.monotonic()
+    if args.cold and layers.cache().exists():
+        remove_tree(layers.cache())
+    image.ensure(force=args.cold)
+    label = f"image build (cold, {image.bootstrap_tool()})" if args.cold else "image check (warm)"
+    figures.append((label, f"{time.monotonic() - started:.1f} s"))
+    if args.cold:
+        first, _peak = timed_matrix(provider, lab, default_parallel(provider, 5))
+        figures.append(("first matrix: builds the provisioned layers", f"{first.seconds:.1f} s"))
 
-    # One-cell re-check: a kept, provisioned lab, checks only.
+    per_cell = Table("run", "cell", "up s", "check s", "down s", "total s", title="per cell")
+    peaks = []
+    for parallel in dict.fromkeys((default_parallel(provider, len(lab.cells)), 5)):
+        result, peak = timed_matrix(provider, lab, parallel)
+        peaks.append(peak)
+        figures.append((f"warm matrix, {len(lab.cells)} cells, parallel {parallel}",
+                        f"{result.seconds:.1f} s ({result.judgement})"))  # fmt: skip
+        for cell in result.cells:
+            t = cell.timings
+            per_cell.add_row(
+                f"parallel {parallel}", cell.cell.label,
+                *(f"{t.get(k, 0):.1f}" for k in ("up", "check", "down")),
+                f"{sum(t.values()):.1f}",
+            )  # fmt: skip
+    figures.append(("peak memory per lab, probes running (max over the matrices)",
+                    f"{max(peaks) / MIB:.0f} MiB"))  # fmt: skip
+
+    # One-cell re-check: a kept, provisioned lab, its checks only (as `fwlab check` runs them).
     spec = lab.cells[1]
-    name = f"bench-{int(time.time()) % 100000}"
-    machine = provider.up(name)
+    name = f"bench-{os.getpid() % 100000}"
+    machine, _report = pipeline.bring_up(provider, name, pipeline.Recipe.of(lab, spec))
     try:
-        from harness.provision import provision
-
-        assert machine.ssh is not None and machine.ssh_config_path is not None
-        conn = machine.ssh.fabric(machine.ssh_config_path)
-        provision(conn, spec.cell.get("docker"), spec.cell.get("firewalld"))
-        conn.close()
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             started = time.monotonic()
-            run_checks(Path(machine.ssh_config_path), machine.ssh.alias, lab.checks,
-                       spec.expected, trace=False)  # fmt: skip
-            figures.append((f"one-cell re-check ({spec.cell.id}, run {attempt})",
-                            f"{time.monotonic() - started:.1f} s"))  # fmt: skip
-        peak = provider.memory_peak(name)
-        if peak:
-            figures.append(
-                ("peak memory, one provisioned lab after checks", f"{peak / 2**20:.0f} MiB")
-            )
+            pipeline.check(provider, machine, lab, spec, trace=False)
+            figures.append((f"one-cell re-check, no trace ({spec.cell.label}, run {attempt})",
+                            f"{time.monotonic() - started:.2f} s"))  # fmt: skip
+        started = time.monotonic()
+        with PeakMemory(provider) as sampler:
+            pipeline.check(provider, machine, lab, spec)
+        figures.append((f"one-cell re-check, traced ({spec.cell.label})",
+                        f"{time.monotonic() - started:.2f} s"))  # fmt: skip
+        figures.append(("peak memory of that lab during a traced check",
+                        f"{sampler.peaks.get(name, 0) / MIB:.0f} MiB"))  # fmt: skip
     finally:
         provider.down(name)
-    if sampler.peaks:
-        top = max(sampler.peaks.values())
-        figures.append(("peak memory per lab during the matrix (max)", f"{top / 2**20:.0f} MiB"))
+
+    if args.vagrant:
+        cell = lab.select(["docker=19.03,firewalld=on"])
+        totals = {}
+        for prov_name in ("nspawn", "vagrant"):
+            prov = get_provider(prov_name)
+            result = run_matrix(prov, lab, cell, 1)
+            totals[prov_name] = result.seconds
+            figures.append((f"one cell (19.03 x on) on {prov_name}",
+                            f"{result.seconds:.1f} s ({result.judgement})"))  # fmt: skip
+        figures.append(("vagrant / nspawn", f"{totals['vagrant'] / totals['nspawn']:.0f}x"))
 
     summary = Table("measure", "value", title="fwlab benchmark")
     for row in figures:
         summary.add_row(*row)
     console.print(summary)
-    console.print(cells)
+    console.print(per_cell)
 
 
 if __name__ == "__main__":
