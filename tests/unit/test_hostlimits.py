@@ -52,9 +52,7 @@ def test_preflight_ignores_providers_with_their_own_kernel(sysctl: Path) -> None
     hostlimits.preflight(SimpleNamespace(name="vagrant"), 500)
 
 
-def test_preflight_refuses_when_memory_binds(
-    sysctl: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_preflight_refuses_when_memory_binds(sysctl: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     small = SimpleNamespace(available=2 * hostlimits.MEMORY_PER_LAB)
     monkeypatch.setattr(hostlimits.psutil, "virtual_memory", lambda: small)
     assert hostlimits.capacity() == (2, "memory")
