@@ -123,6 +123,5 @@ def test_ssh_keys_are_private_and_the_host_key_is_pinned(
     fake_key = "AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43
     (state / "known_hosts").write_text(f"{known[0]} ssh-ed25519 {fake_key}\n")
     assert machine.ssh is not None
-    machine.ssh.close_master(machine.ssh_config_path)  # type: ignore[arg-type]
     refused = ssh(machine, "true")
     assert refused.returncode != 0

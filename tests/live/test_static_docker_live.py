@@ -10,7 +10,8 @@ from typing import Callable
 
 import pytest
 
-from harness.checks.runner import run_checks
+from harness import labs as lab_files
+from harness.checks.runner import CheckRun, run_checks
 from harness.errors import FwlabError
 from harness.providers.base import Machine
 from harness.providers.nspawn import image
@@ -44,11 +45,11 @@ def static_tarball(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
 
 
 def provisioned(machine: Machine, docker: str, tarball: Path, sha256: str) -> bool:
-    assert machine.ssh is not None and machine.ssh_config_path is not None
-    conn = machine.ssh.fabric(machine.ssh_config_path)
+    assert machine.ssh is not None
+    conn = machine.ssh.fabric()
     try:
         report = provision(conn, docker, "on", tarball=fetch(str(tarball), sha256))
-        assert report.stood_in_reason is None  # real binaries: not stood in
+        assert report.docker.real and "static binaries" in report.docker.what  # not stood in
         return report.changed
     finally:
         conn.close()
@@ -77,16 +78,18 @@ def test_static_binaries_replace_the_packaged_docker(
     assert provisioned(machine, "20.10", path, sha256) is True
     assert provisioned(machine, "20.10", path, sha256) is False  # idempotent
     assert machine.ssh is not None and machine.ssh_config_path is not None
-    host = machine.ssh.testinfra(machine.ssh_config_path)
+    host = machine.ssh.host(machine.ssh_config_path)
     exe = host.run("readlink /proc/$(pidof dockerd)/exe").stdout.strip()
     assert exe == f"/opt/fwlab/docker-{sha256[:12]}/dockerd"
     # Real 20.10 binaries keep their firewalld integration: zone `docker`, traffic flows.
     zone = host.run("firewall-cmd --get-zone-of-interface=docker0")
     assert (zone.stdout + zone.stderr).strip() == "docker"
-    results = run_checks(
-        machine.ssh_config_path, machine.ssh.alias, ["egress-ip", "c2c-ip"], None, trace=False
-    )
-    assert [r.observed for r in results] == ["pass", "pass"], [r.detail for r in results]
+    lab = lab_files.load("docker-firewalld")
+    spec = lab.select(["docker=20.10,firewalld=on"])[0]
+    run = CheckRun(lab, spec.cell, machine.ssh_config_path, machine.ssh.alias,
+                   judged=False, trace=False, only=["egress-ip", "c2c-ip"])  # fmt: skip
+    results = run_checks(run)
+    assert [r.outcome for r in results] == ["pass", "pass"], [r.detail for r in results]
 
 
 def test_a_tarball_of_another_version_is_refused(
@@ -97,6 +100,6 @@ def test_a_tarball_of_another_version_is_refused(
     with pytest.raises(FwlabError, match="is not Docker 19.03"):
         provisioned(machine, "19.03", path, sha256)
     assert machine.ssh is not None and machine.ssh_config_path is not None
-    host = machine.ssh.testinfra(machine.ssh_config_path)
+    host = machine.ssh.host(machine.ssh_config_path)
     assert not host.file(f"/opt/fwlab/docker-{sha256[:12]}").exists
     assert host.run("systemctl is-active docker").stdout.strip() == "active"

@@ -34,8 +34,13 @@ def test_libvirt_cell_matches_nspawn_and_leaves_host_alone(tmp_path: Path, run_f
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     cell = json.loads(report.read_text())["cells"][0]
     checks = {c["name"]: c for c in cell["checks"]}
-    assert checks["egress-ip"]["observed"] == "blocked"
-    trace = checks["egress-ip"]["trace"]
-    assert trace["chain"] == "filter_FORWARD" and "firewalld" in trace["table"]
-    assert "stands in for the design card's VirtualBox CentOS 8 VM" in cell["stood_in_reason"]
+    assert (checks["egress-ip"]["outcome"], checks["egress-ip"]["reason"]) == (
+        "blocked",
+        "rejected",
+    )
+    assert checks["egress-ip"]["rule"]["chain"] == "filter_FORWARD"
+    assert cell["judgement"] == "match"  # the same expectations as on nspawn
+    machine = cell["fidelity"]["machine"]
+    assert not machine["real"] and "stands in for a VirtualBox CentOS 8 VM" in machine["what"]
+    assert not cell["fidelity"]["docker"]["real"]  # the 19.03 stand-in, said on every provider
     assert host_network_snapshot() == before

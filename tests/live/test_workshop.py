@@ -22,16 +22,14 @@ def test_every_checkpoint_fails_before_its_step_and_passes_after_solve(
     start = run_fwlab("lab", "start", "docker-firewalld", "--name", lab_name)
     assert start.returncode == 0, start.stdout + start.stderr
     try:
-        machine = get_provider("nspawn").status(lab_name)
-        assert machine.ssh is not None and machine.ssh_config_path is not None
-        host = machine.ssh.testinfra(machine.ssh_config_path)
         ws = workshop.load("docker-firewalld")
+        target = workshop.Target.of(get_provider("nspawn"), lab_name, ws)
         assert len(ws.steps) == 9
         for step in ws.steps:
-            assert workshop.check(host, step), f"step {step.number} passed before its solve"
-            workshop.solve(host, step)
-            assert workshop.check(host, step) == [], f"step {step.number} fails after solve"
-        assert workshop.passed(host) == list(range(1, 10))
+            assert workshop.check(target, step), f"step {step.number} passed before its solve"
+            workshop.solve(target, step)
+            assert workshop.check(target, step) == [], f"step {step.number} fails after solve"
+        assert workshop.passed(target.host) == list(range(1, 10))
         # The student's view: `fwlab lab check` says pass, and what is missing otherwise.
         ok = run_fwlab("lab", "check", "docker-firewalld", "9", "--name", lab_name)
         assert ok.returncode == 0 and "pass" in ok.stdout
@@ -47,10 +45,9 @@ def test_start_at_a_later_step(run_fwlab: Callable, lab_name: str) -> None:  # t
     try:
         check = run_fwlab("lab", "check", "docker-firewalld", "8", "--name", lab_name)
         assert check.returncode == 1, check.stdout
-        machine = get_provider("nspawn").status(lab_name)
-        assert machine.ssh is not None and machine.ssh_config_path is not None
-        host = machine.ssh.testinfra(machine.ssh_config_path)
-        assert workshop.passed(host) == list(range(1, 8))
+        ws = workshop.load("docker-firewalld")
+        target = workshop.Target.of(get_provider("nspawn"), lab_name, ws)
+        assert workshop.passed(target.host) == list(range(1, 8))
     finally:
         run_fwlab("down", lab_name)
 
@@ -100,3 +97,37 @@ def test_room_mode_with_three_students(run_fwlab: Callable) -> None:  # type: ig
     assert down.returncode == 0, down.stderr
     assert not room.folder().exists()
     assert inventory.leftovers() == {kind: [] for kind in inventory.KINDS}
+
+
+INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def test_a_room_too_big_for_the_host_is_refused_up_front(run_fwlab: Callable) -> None:  # type: ignore[type-arg]
+    """With the inotify limit lowered, `workshop up` refuses in one line naming the limit and
+    the fix, and makes nothing; `fwlab host tune` raises it and records the old value,
+    `fwlab host restore` puts it back. The host's own value is restored afterwards."""
+    from harness import hostlimits
+
+    original = INSTANCES.read_text()
+    used = next(
+        lim.used for lim in hostlimits.limits() if lim.name == "fs.inotify.max_user_instances"
+    )
+    try:
+        INSTANCES.write_text(f"{used + 20}\n")  # room for one lab, not three
+        refused = run_fwlab("workshop", "up", "--students", "3")
+        assert refused.returncode == 2
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1, refused.stderr
+        assert "fs.inotify.max_user_instances" in lines[0] and "sysctl -w" in lines[0]
+        assert not room.roster_path().exists()
+        assert inventory.leftovers() == {kind: [] for kind in inventory.KINDS}
+        tuned = run_fwlab("host", "tune", "--labs", "3")
+        assert tuned.returncode == 0 and f"(was {used + 20};" in tuned.stderr, tuned.stderr
+        assert (
+            int(INSTANCES.read_text())
+            >= used + 3 * hostlimits.PER_LAB["fs.inotify.max_user_instances"]
+        )
+        assert run_fwlab("host", "restore").returncode == 0
+        assert int(INSTANCES.read_text()) == used + 20
+    finally:
+        INSTANCES.write_text(original)
