@@ -44,20 +44,21 @@ def host_network_snapshot() -> dict[str, str]:
     }
 
 
+def fwlab_command(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run the real `fwlab` command line."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
 @pytest.fixture
 def run_fwlab() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the real `fwlab` command line."""
-
-    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "harness.cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=REPO,
-        )
-
-    return run
+    return fwlab_command
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 from junitparser import JUnitXml
 
-from conftest import host_network_snapshot
+from conftest import fwlab_command, host_network_snapshot
 from harness.report.json_report import problems
 from tests.live.helpers import REPO, lab_copy
 
@@ -39,12 +39,18 @@ def by_name(cell: dict) -> dict:
     return {c["name"]: c for c in cell["checks"]}
 
 
-def test_the_founding_matrix_judges_outcome_reason_and_rule(
-    run_fwlab: Callable,
-    tmp_path: Path,  # type: ignore[type-arg]
-) -> None:
+@pytest.fixture(scope="module")
+def founding(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The founding matrix, run once for this module: (run, JSON report, its folder), and
+    whether the host's network was the same after it."""
+    folder = tmp_path_factory.mktemp("founding")
     before = host_network_snapshot()
-    res, report = matrix(run_fwlab, tmp_path)
+    res, report = matrix(fwlab_command, folder)
+    return res, report, folder, host_network_snapshot() == before
+
+
+def test_the_founding_matrix_judges_outcome_reason_and_rule(founding) -> None:  # type: ignore[no-untyped-def]
+    res, report, tmp_path, host_unchanged = founding
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-3000:]
     assert report["judgement"] == "match"
     cells = {c["label"]: c for c in report["cells"]}
@@ -78,10 +84,7 @@ def test_the_founding_matrix_judges_outcome_reason_and_rule(
     html = (tmp_path / "m.html").read_text()
     assert 'class="hop deciding' in html and "filter_FWDI_docker" in html
     assert "Why blocked here, and not there?" in html
-    OUT.mkdir(exist_ok=True)
-    shutil.copy(tmp_path / "m.json", OUT / "founding-matrix.json")  # for the browser test
-    shutil.copy(tmp_path / "m.html", OUT / "founding-matrix.html")
-    assert host_network_snapshot() == before
+    assert host_unchanged
 
 
 def test_the_extended_matrix_reports_each_releases_versions(
@@ -181,8 +184,9 @@ def test_a_new_check_is_one_test_function(run_fwlab: Callable, tmp_path: Path) -
 
 
 def test_cells_one_by_one_then_merged_equal_one_run(
-    run_fwlab: Callable,
-    tmp_path: Path,  # type: ignore[type-arg]
+    founding,  # type: ignore[no-untyped-def]
+    run_fwlab: Callable,  # type: ignore[type-arg]
+    tmp_path: Path,
 ) -> None:
     listed = run_fwlab("matrix", "--list", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -196,27 +200,17 @@ def test_cells_one_by_one_then_merged_equal_one_run(
     merged = run_fwlab("report", "merge", str(tmp_path / "merged"),
                        *(str(tmp_path / i / "r.json") for i in ids))  # fmt: skip
     assert merged.returncode == 0, merged.stdout[-2000:] + merged.stderr
-    one = (
-        json.loads((OUT / "founding-matrix.json").read_text())
-        if (OUT / "founding-matrix.json").exists()
-        else None
-    )
     mine = json.loads((tmp_path / "merged" / "matrix.json").read_text())
     assert [c["id"] for c in mine["cells"]] == ids
-    if one is not None:  # the founding matrix test ran first: same outcomes, reasons, rules
 
-        def outcomes(doc: dict) -> list:
-            return [[(k["name"], k["outcome"], k["reason"], (k["rule"] or {}).get("chain"))
-                     for k in c["checks"]] for c in doc["cells"]]  # fmt: skip
+    def outcomes(doc: dict) -> list:
+        return [[(k["name"], k["outcome"], k["reason"], (k["rule"] or {}).get("chain"))
+                 for k in c["checks"]] for c in doc["cells"]]  # fmt: skip
 
-        assert outcomes(mine) == outcomes(one)
+    assert outcomes(mine) == outcomes(founding[1])  # the same as one run of all five
     missing = run_fwlab("report", "merge", str(tmp_path / "m2"),
                         *(str(tmp_path / i / "r.json") for i in ids[1:]))  # fmt: skip
-    assert (
-        missing.returncode == 2
-        and ids[0].replace("-", "") != ""
-        and "no report for cell" in missing.stderr
-    )
+    assert missing.returncode == 2 and "no report for cell" in missing.stderr
 
 
 def test_trace_diff_names_the_two_zone_chains(run_fwlab: Callable, lab_name: str) -> None:  # type: ignore[type-arg]
@@ -240,17 +234,13 @@ def test_trace_diff_names_the_two_zone_chains(run_fwlab: Callable, lab_name: str
 
 
 @pytest.mark.slow
-def test_the_html_report_in_a_real_browser(tmp_path: Path) -> None:
+def test_the_html_report_in_a_real_browser(founding, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Chromium, headless, opens the founding matrix's report: the grid, the real deciding
     hop highlighted, and the diff; a screenshot is kept under out/."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is not installed (./scripts/run tests installs it)")
-    page = OUT / "founding-matrix.html"
-    if not page.exists():
-        pytest.fail(
-            "run test_the_founding_matrix_judges_outcome_reason_and_rule first (it writes the page)"
-        )
+    page = founding[2] / "m.html"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
@@ -258,6 +248,7 @@ def test_the_html_report_in_a_real_browser(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert 'id="matrix"' in dom.stdout and 'class="hop deciding reject"' in dom.stdout
     assert 'class="hop deciding accept"' in dom.stdout and 'id="diffs"' in dom.stdout
+    OUT.mkdir(exist_ok=True)
     shot = OUT / "matrix-report.png"
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1400,2400",
                     page.as_uri()], capture_output=True, timeout=120)  # fmt: skip
