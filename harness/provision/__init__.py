@@ -31,11 +31,12 @@ MARKER = "/etc/fwlab/cell.json"
 
 FACTS = r"""
 # firewalld tells systemd it has started as soon as it holds its D-Bus name, before it has
-# flushed iptables and applied its rules: wait (bounded) until it is really running, so
+# flushed iptables and applied its rules: wait (bounded) until its state is RUNNING, so
 # nothing below is read halfway through that.
 for _ in $(seq 180); do
     case "$(systemctl is-active firewalld 2>/dev/null)" in
-        active) firewall-cmd --state >/dev/null 2>&1 && break ;;
+        active) busctl get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 \
+                    org.fedoraproject.FirewallD1 state 2>/dev/null | grep -q RUNNING && break ;;
         activating|reloading) ;;
         *) break ;;
     esac
