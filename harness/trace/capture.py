@@ -76,20 +76,33 @@ done
 seen xt "DPORT={port} " || seen nft "dport {port} " || {{
     echo "no trace monitor was listening after {ready} s" >&2; exit 1; }}
 """
+#: Between the two captures in what STOP prints.
+SEPARATOR = "--- fwlab: nft monitor trace ---"
+# Stop the monitors, print both captures and remove every trace rule: one round trip.
 STOP = """\
 kill $(cat {workdir}/xt.pid {workdir}/nft.pid 2>/dev/null) 2>/dev/null
 for i in 1 2 3 4 5 6 7 8 9 10; do
     kill -0 $(cat {workdir}/xt.pid {workdir}/nft.pid 2>/dev/null) 2>/dev/null || break
     sleep 0.1
 done
+cat {workdir}/xt.txt 2>/dev/null
+printf '\\n%s\\n' '{separator}'
+cat {workdir}/nft.txt 2>/dev/null
+{cleanup}
+rm -rf {workdir}
 """
 
 
 def cleanup_command() -> str:
-    """Delete every fwlab TRACE rule, whatever it matched."""
-    return (
+    """Delete every fwlab TRACE rule, whatever it matched: in one iptables-restore (one
+    process, not one per rule), else one by one."""
+    listed = (
         f"iptables -w -t raw -S PREROUTING 2>/dev/null | grep -- '--comment {COMMENT}' "
-        "| sed 's/^-A/-D/' | while read -r rule; do eval iptables -w -t raw $rule; done; true"
+        "| sed 's/^-A/-D/'"
+    )
+    return (
+        f"{{ echo '*raw'; {listed}; echo COMMIT; }} | iptables-restore -w --noflush 2>/dev/null "
+        f"|| {listed} | while read -r rule; do eval iptables -w -t raw $rule; done; true"
     )
 
 
@@ -121,14 +134,19 @@ class Monitors:
             raise RuntimeError(f"could not start tracing: {(out.stderr or out.stdout).strip()}")
 
     def stop(self) -> tuple[str, str]:
-        """Stop listening; return (xtables-monitor output, nft monitor output)."""
+        """Stop listening and remove the rules; return (xtables-monitor's capture, nft
+        monitor's). If the connection fails, the rules are still asked to go."""
+        script = STOP.format(workdir=WORKDIR, separator=SEPARATOR, cleanup=cleanup_command())
         try:
-            self.host.run(f"sh -c {shlex.quote(STOP.format(workdir=WORKDIR))}")
-            xt = self.host.run(f"cat {WORKDIR}/xt.txt").stdout
-            nft = self.host.run(f"cat {WORKDIR}/nft.txt").stdout
-        finally:
-            self.host.run(cleanup_command())
-            self.host.run(f"rm -rf {WORKDIR}")
+            out = self.host.run(f"sh -c {shlex.quote(script)}")
+        except Exception:
+            for command in (cleanup_command(), f"rm -rf {WORKDIR}"):
+                try:
+                    self.host.run(command)
+                except Exception:  # noqa: S110  (the first failure is the one to raise)
+                    pass
+            raise
+        xt, _sep, nft = out.stdout.partition(f"\n{SEPARATOR}\n")
         return xt, nft
 
 

@@ -64,19 +64,16 @@ class Out:
 
 @dataclass
 class FakeHost:
-    """Records every command; answers `cat` of the monitors' files, fails on request."""
+    """Records every command (printing nothing); fails on request."""
 
-    files: dict[str, str] = field(default_factory=dict)
     fail_start: bool = False
-    cat_raises: bool = False
+    stop_raises: bool = False
     commands: list[str] = field(default_factory=list)
 
     def run(self, cmd: str) -> Out:
         self.commands.append(cmd)
-        if cmd.startswith("cat "):
-            if self.cat_raises:
-                raise ConnectionError("connection lost")
-            return Out(stdout=self.files.get(cmd[4:], ""))
+        if self.stop_raises and "kill $(cat" in cmd:
+            raise ConnectionError("connection lost")
         if self.fail_start and "xtables-monitor --trace" in cmd:
             return Out(rc=1, stderr="iptables v1.8.7 (nf_tables): Couldn't load target `TRACE'\n")
         return Out()
@@ -162,56 +159,91 @@ def test_failed_start_cleans_up_and_says_why() -> None:
     host = FakeHost(fail_start=True)
     with pytest.raises(RuntimeError, match="could not start tracing: .*Couldn't load target"):
         Monitors(host, seconds=30).start([Selector(mac=MAC_A)])
-    assert cleanup_command() in host.commands
-    assert host.commands[-1] == f"rm -rf {WORKDIR}"
+    stop = script_of(host.commands[-1])  # the monitors stop and every rule goes
+    assert "kill $(cat" in stop and cleanup_command() in stop
+    assert stop.rstrip().endswith(f"rm -rf {WORKDIR}")
 
 
-def test_stop_returns_both_captures_and_cleans_up() -> None:
-    host = FakeHost(files={f"{WORKDIR}/xt.txt": "XT", f"{WORKDIR}/nft.txt": "NFT"})
+def test_stop_returns_both_captures_and_cleans_up_in_one_command(tmp_path: Path) -> None:
+    host = FakeHost()
     monitors = Monitors(host, seconds=30)
     monitors.start([Selector(mac=MAC_A)])
-    assert monitors.stop() == ("XT", "NFT")
-    stop, cat_xt, cat_nft, cleanup, rm = host.commands[1:]
-    assert "kill $(cat" in script_of(stop)
-    assert (cat_xt, cat_nft) == (f"cat {WORKDIR}/xt.txt", f"cat {WORKDIR}/nft.txt")
-    assert (cleanup, rm) == (cleanup_command(), f"rm -rf {WORKDIR}")
+    assert monitors.stop() == ("", "")  # FakeHost prints nothing
+    (stop,) = host.commands[1:]
+    script = script_of(stop)
+    assert "kill $(cat" in script and cleanup_command() in script
+    assert script.index("kill $(cat") < script.index(f"cat {WORKDIR}/xt.txt") < script.index(
+        f"cat {WORKDIR}/nft.txt") < script.index(cleanup_command())  # fmt: skip
+    assert script.rstrip().endswith(f"rm -rf {WORKDIR}")
+    # What the script prints splits back into the two captures, whatever their last line.
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "xt.txt").write_text("PACKET: 2 ab IN=docker0\n TRACE: 2 ab raw:PREROUTING")
+    (work / "nft.txt").write_text("trace id ab ip raw PREROUTING packet: iif docker0\n")
+    printed = subprocess.run(
+        ["sh", "-c", script.replace(WORKDIR, str(work)).replace(cleanup_command(), "true")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    monitors.host = FakeHost()
+    monitors.host.run = lambda cmd: Out(stdout=printed)  # type: ignore[method-assign]
+    xt, nft = monitors.stop()
+    assert xt.strip() == "PACKET: 2 ab IN=docker0\n TRACE: 2 ab raw:PREROUTING"
+    assert nft == "trace id ab ip raw PREROUTING packet: iif docker0\n"
 
 
 def test_stop_cleans_up_even_when_the_connection_fails() -> None:
-    host = FakeHost(cat_raises=True)
+    host = FakeHost(stop_raises=True)
     with pytest.raises(ConnectionError):
         Monitors(host, seconds=30).stop()
     assert host.commands[-2:] == [cleanup_command(), f"rm -rf {WORKDIR}"]
 
 
-def test_cleanup_command_deletes_only_fwlab_trace_rules(tmp_path: Path) -> None:
-    """Run the cleanup with a stub iptables that lists raw PREROUTING and logs deletions."""
-    log = tmp_path / "deleted"
-    stub = tmp_path / "iptables"
-    stub.write_text(
-        "#!/bin/sh\n"
-        'case "$*" in\n'
-        '  *" -S PREROUTING") cat <<EOF\n'
-        "-P PREROUTING ACCEPT\n"
-        f"-A PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m mac --mac-source {MAC_A} "
-        f"-m comment --comment {COMMENT} -j TRACE\n"
-        "-A PREROUTING -s 172.16.0.0/12 -p tcp -j TRACE\n"
-        f"-A PREROUTING -d 203.0.113.10/32 ! -p tcp -m comment --comment {COMMENT} -j TRACE\n"
-        "EOF\n"
-        "  ;;\n"
-        f'  *) echo "$*" >> {log} ;;\n'
-        "esac\n"
-    )
-    stub.chmod(0o755)
+LISTED = (
+    "-P PREROUTING ACCEPT\n"
+    f"-A PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m mac --mac-source {MAC_A} "
+    f"-m comment --comment {COMMENT} -j TRACE\n"
+    "-A PREROUTING -s 172.16.0.0/12 -p tcp -j TRACE\n"
+    f"-A PREROUTING -d 203.0.113.10/32 ! -p tcp -m comment --comment {COMMENT} -j TRACE\n"
+)
+DELETED = [
+    f"-D PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m mac "
+    f"--mac-source {MAC_A} -m comment --comment {COMMENT} -j TRACE",
+    f"-D PREROUTING -d 203.0.113.10/32 ! -p tcp -m comment --comment {COMMENT} -j TRACE",
+]
+
+
+def run_cleanup(tmp_path: Path, restore_works: bool) -> tuple[list[str], list[str]]:
+    """The cleanup, run by sh with stand-ins for iptables (it lists raw PREROUTING and
+    logs deletions) and iptables-restore (it logs its input, or fails): never the host's
+    own tools. Returns (what iptables-restore read, what iptables deleted)."""
+    restored, deleted = tmp_path / "restored", tmp_path / "deleted"
+    tools = {
+        "iptables": f'case "$*" in *" -S PREROUTING") printf %s {shlex.quote(LISTED)} ;; '
+        f'*) echo "$*" >> {deleted} ;; esac',
+        "iptables-restore": f"cat >> {restored}; exit 0" if restore_works else "exit 1",
+    }
+    for name, body in tools.items():
+        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     result = subprocess.run(["sh", "-c", cleanup_command()], env=env, capture_output=True)
     assert result.returncode == 0, result.stderr
-    assert log.read_text().splitlines() == [
-        f"-w -t raw -D PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m mac "
-        f"--mac-source {MAC_A} -m comment --comment {COMMENT} -j TRACE",
-        f"-w -t raw -D PREROUTING -d 203.0.113.10/32 ! -p tcp -m comment --comment {COMMENT} "
-        "-j TRACE",
-    ]
+
+    def lines(path: Path) -> list[str]:
+        return path.read_text().splitlines() if path.exists() else []
+
+    return lines(restored), lines(deleted)
+
+
+def test_cleanup_deletes_only_fwlab_trace_rules_in_one_restore(tmp_path: Path) -> None:
+    restored, deleted = run_cleanup(tmp_path, restore_works=True)
+    assert restored == ["*raw", *DELETED, "COMMIT"]
+    assert deleted == []
+
+
+def test_cleanup_falls_back_to_one_rule_at_a_time(tmp_path: Path) -> None:
+    _restored, deleted = run_cleanup(tmp_path, restore_works=False)
+    assert deleted == [f"-w -t raw {rule}" for rule in DELETED]
 
 
 # -- Captured.for_probe ----------------------------------------------------------------------------
