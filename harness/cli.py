@@ -244,7 +244,9 @@ def with_reports(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("name")
 @lab_option
 @click.option("--only", default="", help="Comma-separated checks (default: all of the lab's).")
-@click.option("--no-trace", is_flag=True, help="Don't trace the probes.")
+@click.option(
+    "--no-trace", is_flag=True, help="Don't trace the probes (nor judge their deciding rules)."
+)
 @click.option("--reproduce", is_flag=True, help="Report what happens without judging it.")
 @with_reports
 @provider_option

@@ -121,8 +121,11 @@ def check(
     judged: bool = True,
     only: list[str] | None = None,
     trace: bool = True,
+    keep_scaffold: bool = False,
 ) -> list[CheckResult]:
-    """Run the lab's tests against the machine, judged against the cell's expectations."""
+    """Run the lab's tests against the machine, judged against the cell's expectations.
+    keep_scaffold: the machine outlives this run; its probe servers and clients stay, and
+    the next run's probes are `docker exec`s in them."""
     assert machine.ssh is not None and machine.ssh_config_path is not None
     run = CheckRun(
         lab=lab,
@@ -135,6 +138,7 @@ def check(
         outside=provider.outside(machine.name),
         trace=trace,
         only=only or [],
+        keep_scaffold=keep_scaffold,
     )
     return run_checks(run)
 
@@ -179,7 +183,7 @@ def run_cell(
             raise KeyboardInterrupt
         say(cid, "checks")
         with _phase(result, "check"):
-            result.checks = check(provider, machine, lab, spec, judged)
+            result.checks = check(provider, machine, lab, spec, judged, keep_scaffold=keep)
     except Exception as exc:  # any failure inside a cell is that cell's error
         result.error = _message(exc)
     finally:
@@ -220,7 +224,9 @@ def check_running(
     result.fidelity = fidelity(provider, name, lab, report)
     result.versions = report.versions
     with _phase(result, "check"):
-        result.checks = check(provider, machine, lab, spec, judged, only, trace)
+        result.checks = check(provider, machine, lab, spec, judged, only, trace, keep_scaffold=True)
+    if not trace:
+        result.notes.append("deciding rules not judged: the probes were not traced")
     return result
 
 

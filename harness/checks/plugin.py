@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +60,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fwlab-time-scale", type=float, default=1.0, help="how slow the machine is (bounds)"
     )
     group.addoption("--fwlab-no-trace", action="store_true", help="don't trace the probes")
+    group.addoption(
+        "--fwlab-keep-scaffold",
+        action="store_true",
+        help="leave the servers and probe clients running for the next run, and reuse them",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,6 +106,7 @@ class LabRun:
         self.judged = not config.getoption("--fwlab-reproduce")
         self.time_scale = config.getoption("--fwlab-time-scale")
         self.trace = not config.getoption("--fwlab-no-trace")
+        self.keep_scaffold = config.getoption("--fwlab-keep-scaffold")
         self._spec: Any = None
         self._lock = threading.Lock()
         self.batches: dict[str, dict[str, CheckResult]] = {}
@@ -167,8 +174,11 @@ class LabRun:
         return ",".join(f"{k}={v}" for k, v in axes.items() if k in known)
 
     def expectation(self, name: str) -> Expectation | None:
+        """What the cell expects of a check; untraced, without its deciding rule (asked not
+        to trace, the rule is not observed, so it is not judged)."""
         spec = self.spec() if self.judged else None
-        return spec.expectation(name) if spec is not None else None
+        found = spec.expectation(name) if spec is not None else None
+        return replace(found, rule=None) if found is not None and not self.trace else found
 
     def cell(self) -> Cell | None:
         spec = self.spec()
@@ -216,19 +226,29 @@ def run_probes(
     from harness.trace.capture import Captured, Monitors, Selector
 
     bounds = scaffold.bounds
+    resolved = {name: spec.resolved(scaffold) for name, spec in probes.items()}
+    clients: dict[str, tuple[str, str]] = {}
+    if scaffold.keep:  # kept client containers, made at once where missing: `docker exec`s
+        inside = [name for name, spec in resolved.items() if spec.network != "outside"]
+        with ThreadPoolExecutor(max_workers=PROBES_AT_ONCE) as pool:
+            made = pool.map(lambda name: scaffold.client(name, resolved[name]), inside)
+            clients = dict(zip(inside, made))
     plans = {}
-    for name, spec in probes.items():
-        spec = spec.resolved(scaffold)
+    for name, spec in resolved.items():
         if spec.network == "outside":
             if outside is None:
                 raise pytest.UsageError(f"{name} probes from outside the lab: give --fwlab-outside")
             url = urlsplit(spec.target if "://" in spec.target else f"//{spec.target}")
             selector = Selector(dst=url.hostname or "", dport=str(url.port or 80))
             plans[name] = (spec, outside, p.outside_command(spec, bounds), selector)
+            continue
+        if name in clients:
+            client, mac = clients[name]
+            command = p.exec_command(spec, client, bounds)
         else:
             mac = p.mac_for(f"{name}-{time.monotonic_ns()}")
             command = p.container_command(spec, scaffold.image, mac, bounds)
-            plans[name] = (spec, machine, command, Selector(mac=mac) if spec.traceable else None)
+        plans[name] = (spec, machine, command, Selector(mac=mac) if spec.traceable else None)
     monitors = Monitors(machine, seconds=bounds.hard * 2 + 30) if trace else None
     if monitors:
         monitors.start([plan[3] for plan in plans.values() if plan[3] is not None])
@@ -331,7 +351,7 @@ def scaffold(fwlab: LabRun, machine: Any, scenario: None) -> Iterator[Any]:
     """The probe image and the servers probes talk to, once per cell."""
     from harness.checks.scaffold import Scaffold
 
-    built = Scaffold(machine, fwlab.time_scale)
+    built = Scaffold(machine, fwlab.time_scale, fwlab.lab.name, fwlab.keep_scaffold)
     try:
         built.start()
         yield built

@@ -2,8 +2,10 @@
 it saw, classified.
 
 A probe runs `docker run --rm --init` of the probe image with a MAC address of its own,
-so its packets can be traced while several probes run at once. It is bounded twice: the
-attempt inside (`timeout N wget`) and the whole container run outside (`timeout -k`). The
+so its packets can be traced while several probes run at once (or `docker exec` in a kept
+client container with its own MAC address, on a machine that outlives the run). It is
+bounded twice: the attempt inside (`timeout N wget`) and the whole container run outside
+(`timeout -k`). The
 result is `pass`, `blocked` with a reason taken from the probe's own words:
 
 - `rejected`: the network answered with an error (ICMP unreachable or prohibited, a reset);
@@ -49,7 +51,7 @@ _REJECTED = re.compile(
 )
 _DOCKER_ERROR = re.compile(
     r"Error response from daemon|Unable to find image|Cannot connect to the Docker daemon|"
-    r"^docker: |invalid reference format|OCI runtime",
+    r"^docker: |invalid reference format|OCI runtime|No such container|is not running",
     re.IGNORECASE | re.MULTILINE,
 )
 _NO_REPLY = re.compile(r"\b0 packets received|100% packet loss", re.IGNORECASE)
@@ -124,16 +126,25 @@ def attempt_command(probe: Probe, bounds: Bounds, tools: str = "") -> str:
     raise FwlabError(f"unknown probe kind {probe.kind!r}")
 
 
-def container_command(probe: Probe, image: str, mac: str, bounds: Bounds) -> str:
-    """The whole probe as one command on the lab machine."""
-    args = ["docker", "run", "--rm", "--init", "--label", "fwlab.probe=1"]
+def client_options(probe: Probe, mac: str) -> list[str]:
+    """`docker run` options of the container a probe runs in: its network, its MAC address
+    (its trace selector) and a resolver that waits longer than any probe."""
     if probe.network == "host":
-        args += ["--network", "host"]
-    else:
-        args += ["--mac-address", mac, "--dns-opt", "timeout:30", "--dns-opt", "attempts:1"]
-        if probe.network != "bridge":
-            args += ["--network", probe.network]
-    args += [image, "sh", "-c", attempt_command(probe, bounds)]
+        return ["--network", "host"]
+    options = ["--mac-address", mac, "--dns-opt", "timeout:30", "--dns-opt", "attempts:1"]
+    return options + (["--network", probe.network] if probe.network != "bridge" else [])
+
+
+def container_command(probe: Probe, image: str, mac: str, bounds: Bounds) -> str:
+    """The whole probe as one command on the lab machine: a container of its own."""
+    args = ["docker", "run", "--rm", "--init", "--label", "fwlab.probe=1"]
+    args += [*client_options(probe, mac), image, "sh", "-c", attempt_command(probe, bounds)]
+    return f"timeout -k 2 {bounds.hard} {shlex.join(args)}"
+
+
+def exec_command(probe: Probe, client: str, bounds: Bounds) -> str:
+    """The probe in a kept client container (see scaffold.Scaffold.client)."""
+    args = ["docker", "exec", client, "sh", "-c", attempt_command(probe, bounds)]
     return f"timeout -k 2 {bounds.hard} {shlex.join(args)}"
 
 

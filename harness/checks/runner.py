@@ -37,6 +37,7 @@ class CheckRun:
     outside: str = ""  # testinfra host spec of a client outside the lab
     trace: bool = True
     only: list[str] = field(default_factory=list)  # check names (default: all)
+    keep_scaffold: bool = False  # the machine outlives the run: keep its probe containers
 
     def command(self, junit: Path) -> list[str]:
         cmd = [
@@ -57,6 +58,8 @@ class CheckRun:
             cmd.append(f"--fwlab-outside={self.outside}")
         if not self.trace:
             cmd.append("--fwlab-no-trace")
+        if self.keep_scaffold:
+            cmd.append("--fwlab-keep-scaffold")
         if self.only:
             cmd += ["-k", " or ".join(_keyword(name) for name in self.only)]
         return cmd

@@ -5,23 +5,32 @@ Every lab gets two web servers (busybox httpd on port 8080, page `fwlab-c2c`): o
 the default bridge (`fwlab-srv0`) and one on the user-defined network `fwlab-net`
 (`fwlab-srv`). A lab's own conftest.py can start more (`scaffold.server(...)`) and make
 networks (`scaffold.network(...)`).
+
+On a machine that outlives the run (`keep`: `fwlab check`, `matrix --keep`) the scaffold
+stays: the servers, and one client container per probe (`fwlab-cli-<check>`, its MAC
+address its own), in which the next run's probes are `docker exec`s, several times cheaper
+than a `docker run`. Each container carries a label of what it is (lab, image, network,
+options); one that differs, or belongs to another lab, is replaced, never reused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.checks.probe import Bounds
+from harness.checks.probe import Bounds, Probe, client_options, mac_for
 from harness.errors import FwlabError
 from harness.provision.probe_image import PROBE_NETWORK, SERVER_PAGE
 
 SERVER_PORT = 8080
 DEFAULT_SERVERS = {"fwlab-srv0": "bridge", "fwlab-srv": PROBE_NETWORK}
 LABEL = "fwlab.scaffold=1"
+#: A kept client's process: it only waits for the probes' `docker exec`s.
+CLIENT_COMMAND = "sleep 2147483647"
 #: Starting the two default servers at once takes about this long on an idle machine.
 IDLE_START_SECONDS = 1.0
 #: A loaded host gives probes' containers at most this many times more time to start.
@@ -34,14 +43,16 @@ class ScaffoldError(FwlabError):
 
 
 class Scaffold:
-    def __init__(self, host: Any, time_scale: float = 1.0):
+    def __init__(self, host: Any, time_scale: float = 1.0, lab: str = "", keep: bool = False):
         self.host = host
-        self.image = probe_image_tag(host)
         self.time_scale = time_scale
+        self.lab = lab
+        self.keep = keep
         self.addresses: dict[str, str] = {}
         self.containers: list[str] = []
         self.networks: list[str] = []
         self.pace = 1.0  # how much slower than an idle machine containers start here
+        self.image, self.found = survey(host, lab, keep)
 
     @property
     def bounds(self) -> Bounds:
@@ -52,8 +63,9 @@ class Scaffold:
     def start(self, servers: dict[str, str] = DEFAULT_SERVERS) -> None:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(servers) or 1) as pool:
-            list(pool.map(lambda item: self.server(*item), servers.items()))
-        self.pace = (time.monotonic() - started) / IDLE_START_SECONDS
+            made = list(pool.map(lambda item: self._server(*item), servers.items()))
+        if any(made):  # only a start says how loaded the machine is
+            self.pace = (time.monotonic() - started) / IDLE_START_SECONDS
 
     def network(self, name: str, *options: str) -> None:
         """A user-defined network (made if missing, removed by teardown if made here)."""
@@ -69,19 +81,43 @@ class Scaffold:
     ) -> str:
         """A web server container on `network` (its port published as `publish`, e.g.
         "8080:8080" or "127.0.0.1:8080:8080", if given); returns its address there."""
+        self._server(name, network, port, publish)
+        return self.address(name)
+
+    def _server(
+        self, name: str, network: str = "bridge", port: int = SERVER_PORT, publish: str = ""
+    ) -> bool:
         if network not in ("bridge", PROBE_NETWORK):
             self.network(network)
-        self.host.run(f"docker rm -f {shlex.quote(name)}")
-        published = f"-p {shlex.quote(publish)} " if publish else ""
+        options = ["--network", network] + (["-p", publish] if publish else [])
+        return self._container(name, options, f"httpd -f -p {port} -h /www")
+
+    def client(self, check: str, probe: Probe) -> tuple[str, str]:
+        """The kept client container a probe runs in: (its name, its MAC address)."""
+        name = "fwlab-cli-" + re.sub(r"[^A-Za-z0-9_.-]", "_", check)
+        mac = mac_for(check)
+        self._container(name, client_options(probe, mac), CLIENT_COMMAND)
+        return name, mac
+
+    def _container(self, name: str, options: list[str], command: str) -> bool:
+        """Run `name` unless an identical one (same lab, image, options, command) already
+        runs here; returns whether it started one."""
+        self.containers.append(name)
+        spec = _spec(self.lab, self.image, *options, command)
+        if self.keep and self.found.get(name) == spec:
+            return False
+        if not self.keep or name in self.found:  # (keeping, survey() removed the others)
+            self.host.run(f"docker rm -f {shlex.quote(name)}")
+        labels = [
+            f"--label={label}" for label in (LABEL, f"fwlab.lab={self.lab}", f"fwlab.spec={spec}")
+        ]
         out = self.host.run(
-            f"docker run -d --init --restart unless-stopped --label {LABEL} {published}"
-            f"--name {shlex.quote(name)} --network {shlex.quote(network)} {self.image} "
-            f"httpd -f -p {port} -h /www"
+            f"docker run -d --init --restart unless-stopped {shlex.join(labels)} "
+            f"--name {shlex.quote(name)} {shlex.join(options)} {self.image} {command}"
         )
         if out.rc != 0:
-            raise ScaffoldError(f"could not start {name} on {network}: {_said(out)}")
-        self.containers.append(name)
-        return self.address(name)
+            raise ScaffoldError(f"could not start {name}: {_said(out)}")
+        return True
 
     def address(self, name: str) -> str:
         if name not in self.addresses:
@@ -111,6 +147,9 @@ class Scaffold:
         return _PLACEHOLDER.sub(lambda m: self.address(m["name"]), text)
 
     def teardown(self) -> None:
+        """Remove what this run made, unless the scaffold is kept for the next run."""
+        if self.keep:
+            return
         if self.containers:
             self.host.run(f"docker rm -f {' '.join(map(shlex.quote, self.containers))}")
         for net in self.networks:
@@ -119,13 +158,41 @@ class Scaffold:
 
 def probe_image_tag(host: Any) -> str:
     """The fwlab probe image on the machine (imported by provisioning)."""
-    out = host.run("docker images --format '{{.Repository}}:{{.Tag}}' fwlab/probe")
+    return survey(host)[0]
+
+
+def survey(host: Any, lab: str = "", keep: bool = False) -> tuple[str, dict[str, str]]:
+    """One command: the probe image's tag, and (keeping) the running scaffold containers
+    this lab left, by name with their spec; any other scaffold container is removed."""
+    listing = (
+        "docker ps -a --filter label=fwlab.scaffold=1 --format "
+        + shlex.quote('{{.Names}} {{.State}} {{.Label "fwlab.lab"}} {{.Label "fwlab.spec"}}')
+        if keep
+        else "true"
+    )
+    out = host.run(
+        f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' fwlab/probe "
+        f"&& echo --- && {listing}"
+    )
     if out.rc != 0:
         raise ScaffoldError(f"docker does not answer: {_said(out)}")
-    tags = out.stdout.split()
-    if not tags:
+    tags, _sep, containers = out.stdout.partition("---")
+    if not tags.split():
         raise ScaffoldError("no fwlab/probe image on the machine (fwlab provision imports it)")
-    return tags[0]
+    found, stale = {}, []
+    for line in containers.splitlines():
+        name, state, owner, spec = (line.split() + ["", "", "", ""])[:4]
+        if name and state == "running" and owner == lab:
+            found[name] = spec
+        elif name:
+            stale.append(name)
+    if stale:
+        host.run(f"docker rm -f {' '.join(map(shlex.quote, stale))}")
+    return tags.split()[0], found
+
+
+def _spec(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
 def _said(out: Any) -> str:

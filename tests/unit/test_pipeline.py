@@ -40,14 +40,16 @@ def provider(tmp_path: Path) -> FakeProvider:
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
     """Provisioning and checks replaced by recorders; checks pass unless told otherwise."""
-    seen: dict[str, list] = {"provision": [], "check": []}
+    seen: dict[str, list] = {"provision": [], "check": [], "keep_scaffold": []}
 
     def fake_provision(machine, recipe, firewalld, say):  # type: ignore[no-untyped-def]
         seen["provision"].append((machine.name, recipe, firewalld))
         return report(docker_real=recipe.docker != "19.03")
 
-    def fake_check(provider, machine, lab, spec, judged=True, only=None, trace=True):  # type: ignore[no-untyped-def]  # noqa: E501
+    def fake_check(provider, machine, lab, spec, judged=True, only=None, trace=True,  # type: ignore[no-untyped-def]  # noqa: E501
+                   keep_scaffold=False):  # fmt: skip
         seen["check"].append((machine.name, spec.cell.label, judged))
+        seen["keep_scaffold"].append(keep_scaffold)
         outcome = seen.get("outcome", ["pass"])[0]
         if outcome == "raise":
             raise FwlabError("the checks on m could not run (pytest exit 2)")
@@ -72,6 +74,13 @@ def test_run_cell_goes_up_provisions_checks_and_down(
     assert result.fidelity["docker"].real and result.versions["docker"] == "20.10.5"
     assert result.judgement == "match" and not result.error
     assert recorded["provision"][0][2] == "on"
+    assert recorded["keep_scaffold"] == [False]  # the machine goes: nothing kept in it
+
+
+def test_a_kept_cell_keeps_its_scaffold(provider: FakeProvider, recorded: dict) -> None:
+    pipeline.run_cell(provider, LAB, LAB.cells[1], "m-1", keep=True)
+    assert provider.calls == [("up", "m-1")]
+    assert recorded["keep_scaffold"] == [True]  # the next `fwlab check` reuses it
 
 
 def test_stood_in_docker_shows_in_fidelity(provider: FakeProvider, recorded: dict) -> None:
@@ -175,6 +184,7 @@ def test_check_running_judges_the_cell_the_machine_was_made_as(
     result = pipeline.check_running(provider, "lab-1", LAB)
     assert result.cell.label == "docker=19.03,firewalld=on,os=bullseye"
     assert recorded["check"][0][:2] == ("lab-1", result.cell.label)
+    assert recorded["keep_scaffold"] == [True]
     monkeypatch.setattr(pipeline, "inspect", lambda conn: (report(), {}))
     with pytest.raises(UsageError, match="not provisioned yet"):
         pipeline.check_running(provider, "lab-1", LAB)
