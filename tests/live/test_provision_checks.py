@@ -173,3 +173,35 @@ def test_bring_up_from_a_provisioned_layer_matches_a_fresh_provisioning(
         finally:
             provider.down(lab_name)
     assert len(list((tmp_path / "layers").iterdir())) == 2  # the layer and its lock
+
+
+def test_a_kept_lab_rechecks_in_its_kept_scaffold(lab_name: str) -> None:
+    """`fwlab check` on a kept lab: the first run leaves the servers and one client per
+    probe; the next reuses them (no container started) and observes the same; a run that
+    keeps nothing (the workshop's) replaces and removes them."""
+    provider = get_provider("nspawn")
+    spec = FOUNDING.select(["docker=19.03,firewalld=on"])[0]
+    machine, _report = pipeline.bring_up(provider, lab_name, pipeline.Recipe.of(FOUNDING, spec))
+    host = host_of(machine)
+
+    def scaffold_ids() -> dict[str, str]:
+        fmt = "'{{.Names}} {{.ID}}'"
+        listed = host.run(f"docker ps -q --filter label=fwlab.scaffold=1 --format {fmt}")
+        return dict(line.split() for line in listed.stdout.splitlines())
+
+    def observed(results: list) -> list:  # type: ignore[type-arg]
+        return [(r.name, r.outcome, r.reason, str(r.rule), r.judgement) for r in results]
+
+    try:
+        first = pipeline.check(provider, machine, FOUNDING, spec, keep_scaffold=True)
+        kept = scaffold_ids()
+        assert {"fwlab-srv", "fwlab-srv0", "fwlab-cli-egress-ip"} <= set(kept)
+        again = pipeline.check(provider, machine, FOUNDING, spec, keep_scaffold=True)
+        assert scaffold_ids() == kept  # the same containers: nothing was started
+        assert observed(again) == observed(first)
+        assert all(r.judgement == "match" for r in again), observed(again)
+        assert COMMENT not in host.run("iptables -t raw -S PREROUTING").stdout
+        pipeline.check(provider, machine, FOUNDING, spec, only=["egress-ip"])
+        assert "fwlab-srv" not in scaffold_ids()  # a throwaway run tears its servers down
+    finally:
+        provider.down(lab_name)
