@@ -412,14 +412,19 @@ class NspawnProvider(Provider):
         return None
 
     def memory_now(self, name: str) -> int:
-        """The lab's memory now (bytes): its cgroup's usage where a memory controller
-        accounts for it, else the resident memory of every process in its cgroups
-        (cgroup v2 hosts delegate no controller to the lab)."""
+        """The lab's working set now (bytes), as kubelet counts a container's: its cgroup's
+        usage less the page cache it could drop (inactive files, e.g. the image's files
+        read once), where a memory controller accounts for it; else the resident memory of
+        every process in its cgroups (cgroup v2 hosts delegate no controller to the lab)."""
         cgroups = LabState(name).data.get("cgroups", [])
-        for cg in cgroups:
-            for knob in ("memory.usage_in_bytes", "memory.current"):
-                if (Path(cg) / knob).exists():
-                    return int((Path(cg) / knob).read_text())
+        for cg in map(Path, cgroups):
+            for usage, inactive in (("memory.usage_in_bytes", "total_inactive_file"),
+                                    ("memory.current", "inactive_file")):  # fmt: skip
+                if (cg / usage).exists():
+                    stat = dict(
+                        line.split() for line in (cg / "memory.stat").read_text().splitlines()
+                    )
+                    return int((cg / usage).read_text()) - int(stat.get(inactive, 0))
         return processes_rss(_cgroup_pids(cgroups))
 
 
