@@ -5,8 +5,9 @@
 Side by side, from one run: the image build (cold with --cold: the image and the
 provisioned layers are rebuilt), the warm founding matrix at the default --parallel and at
 --parallel 5, each phase per cell, a one-cell re-check on a kept lab, and peak memory per
-lab with its probes running. --vagrant adds the same cell on the vagrant provider (about 6
-minutes on qemu/TCG) and the ratio of the two.
+lab with its probes running (the PSS of its processes, and which of them hold it).
+--vagrant adds the same cell on the vagrant provider (about 6 minutes on qemu/TCG) and the
+ratio of the two.
 """
 
 from __future__ import annotations
@@ -25,29 +26,32 @@ from harness.matrix import default_parallel, run_matrix
 from harness.models import MatrixResult
 from harness.providers import get_provider
 from harness.providers.nspawn import image, layers
-from harness.providers.nspawn.provider import NspawnProvider
-from harness.util import remove_tree
+from harness.providers.nspawn.provider import LabState, NspawnProvider, cgroup_pids
+from harness.util import processes_pss, remove_tree
 
 MIB = 2**20
 
 
 class PeakMemory:
-    """Samples every running lab's memory (its cgroup's, or its processes' resident
-    memory where no memory controller accounts for it) while something runs."""
+    """Samples what every running lab costs (the PSS of its processes) while something
+    runs; keeps each lab's peak, and what its processes held at that moment."""
 
     def __init__(self, provider: NspawnProvider):
         self.provider = provider
         self.peaks: dict[str, int] = {}
+        self.held: dict[str, dict[str, int]] = {}  # lab -> process name -> PSS, at its peak
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self.stop.wait(0.25):
+        while not self.stop.wait(0.5):
             for machine in self.provider.list():
                 if machine.name.startswith("layer-"):
                     continue
                 now = self.provider.memory_now(machine.name)
-                self.peaks[machine.name] = max(now, self.peaks.get(machine.name, 0))
+                if now > self.peaks.get(machine.name, 0):
+                    self.peaks[machine.name] = now
+                    self.held[machine.name] = by_process(machine.name)
 
     def __enter__(self) -> PeakMemory:
         self.thread.start()
@@ -56,6 +60,18 @@ class PeakMemory:
     def __exit__(self, *_exc: object) -> None:
         self.stop.set()
         self.thread.join()
+
+
+def by_process(lab: str) -> dict[str, int]:
+    """PSS of the lab's processes, summed by process name."""
+    held: dict[str, int] = {}
+    for pid in cgroup_pids(LabState(lab).data.get("cgroups", [])):
+        try:
+            name = psutil.Process(pid).name()
+        except psutil.Error:
+            continue
+        held[name] = held.get(name, 0) + processes_pss([pid])
+    return held
 
 
 def timed_matrix(
@@ -104,7 +120,7 @@ def main() -> None:
                 *(f"{t.get(k, 0):.1f}" for k in ("up", "check", "down")),
                 f"{sum(t.values()):.1f}",
             )  # fmt: skip
-    figures.append(("peak memory per lab, probes running (max over the matrices)",
+    figures.append(("peak memory per lab (PSS), probes running (max over the matrices)",
                     f"{max(peaks) / MIB:.0f} MiB"))  # fmt: skip
 
     # One-cell re-check: a kept, provisioned lab, its checks only, as `fwlab check` runs them
@@ -123,8 +139,11 @@ def main() -> None:
             pipeline.check(provider, machine, lab, spec, keep_scaffold=True)
         figures.append((f"one-cell re-check, traced ({spec.cell.label})",
                         f"{time.monotonic() - started:.2f} s"))  # fmt: skip
-        figures.append(("peak memory of that lab during a traced check",
+        figures.append(("peak memory of that lab during a traced check (PSS)",
                         f"{sampler.peaks.get(name, 0) / MIB:.0f} MiB"))  # fmt: skip
+        held = sorted(sampler.held.get(name, {}).items(), key=lambda item: -item[1])
+        top = ", ".join(f"{proc} {pss / MIB:.0f}" for proc, pss in held[:8])
+        figures.append(("... held by (PSS, MiB)", top))
     finally:
         provider.down(name)
 

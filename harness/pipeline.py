@@ -124,8 +124,8 @@ def check(
     keep_scaffold: bool = False,
 ) -> list[CheckResult]:
     """Run the lab's tests against the machine, judged against the cell's expectations.
-    keep_scaffold: the machine outlives this run; its probe servers and clients stay, and
-    the next run's probes are `docker exec`s in them."""
+    keep_scaffold: leave the probe servers and clients running (the machine is kept, and
+    the next run reuses them; or it is thrown away anyway)."""
     assert machine.ssh is not None and machine.ssh_config_path is not None
     run = CheckRun(
         lab=lab,
@@ -183,7 +183,7 @@ def run_cell(
             raise KeyboardInterrupt
         say(cid, "checks")
         with _phase(result, "check"):
-            result.checks = check(provider, machine, lab, spec, judged, keep_scaffold=keep)
+            result.checks = check(provider, machine, lab, spec, judged, keep_scaffold=True)
     except Exception as exc:  # any failure inside a cell is that cell's error
         result.error = _message(exc)
     finally:

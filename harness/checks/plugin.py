@@ -40,7 +40,7 @@ from harness.models import ASSERT_REASON, Cell, CheckResult, Expectation
 
 PROPERTY = "fwlab"
 MARKER = "probe"
-#: Probes started at once on one machine (each is a `docker run`).
+#: Client containers started at once on one machine (each a `docker run`).
 PROBES_AT_ONCE = 8
 _OBSERVED = pytest.StashKey[CheckResult]()
 _STATE = pytest.StashKey["LabRun"]()
@@ -63,7 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--fwlab-keep-scaffold",
         action="store_true",
-        help="leave the servers and probe clients running for the next run, and reuse them",
+        help="leave the servers and probe clients running (the machine is kept, or thrown "
+        "away anyway), and reuse what an earlier run left",
     )
 
 
@@ -227,28 +228,23 @@ def run_probes(
 
     bounds = scaffold.bounds
     resolved = {name: spec.resolved(scaffold) for name, spec in probes.items()}
-    clients: dict[str, tuple[str, str]] = {}
-    if scaffold.keep:  # kept client containers, made at once where missing: `docker exec`s
-        inside = [name for name, spec in resolved.items() if spec.network != "outside"]
-        with ThreadPoolExecutor(max_workers=PROBES_AT_ONCE) as pool:
-            made = pool.map(lambda name: scaffold.client(name, resolved[name]), inside)
-            clients = dict(zip(inside, made))
+    inside = [name for name, spec in resolved.items() if spec.network != "outside"]
+    with ThreadPoolExecutor(max_workers=PROBES_AT_ONCE) as pool:  # made at once where missing
+        clients = dict(zip(inside, pool.map(lambda n: scaffold.client(n, resolved[n]), inside)))
+    pids = scaffold.pids([client for client, _mac in clients.values()])
     plans = {}
     for name, spec in resolved.items():
-        if spec.network == "outside":
-            if outside is None:
-                raise pytest.UsageError(f"{name} probes from outside the lab: give --fwlab-outside")
-            url = urlsplit(spec.target if "://" in spec.target else f"//{spec.target}")
-            selector = Selector(dst=url.hostname or "", dport=str(url.port or 80))
-            plans[name] = (spec, outside, p.outside_command(spec, bounds), selector)
-            continue
         if name in clients:
             client, mac = clients[name]
-            command = p.exec_command(spec, client, bounds)
-        else:
-            mac = p.mac_for(f"{name}-{time.monotonic_ns()}")
-            command = p.container_command(spec, scaffold.image, mac, bounds)
-        plans[name] = (spec, machine, command, Selector(mac=mac) if spec.traceable else None)
+            command = p.nsenter_command(spec, pids[client], bounds)
+            selector = Selector(mac=mac) if spec.traceable else None
+            plans[name] = (spec, machine, command, selector)
+            continue
+        if outside is None:
+            raise pytest.UsageError(f"{name} probes from outside the lab: give --fwlab-outside")
+        url = urlsplit(spec.target if "://" in spec.target else f"//{spec.target}")
+        selector = Selector(dst=url.hostname or "", dport=str(url.port or 80))
+        plans[name] = (spec, outside, p.outside_command(spec, bounds), selector)
     monitors = Monitors(machine, seconds=bounds.hard * 2 + 30) if trace else None
     if monitors:
         monitors.start([plan[3] for plan in plans.values() if plan[3] is not None])

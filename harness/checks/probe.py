@@ -1,16 +1,15 @@
 """Probes: one short network attempt from a container (or from outside the lab), and what
 it saw, classified.
 
-A probe runs `docker run --rm --init` of the probe image with a MAC address of its own,
-so its packets can be traced while several probes run at once (or `docker exec` in a kept
-client container with its own MAC address, on a machine that outlives the run). It is
-bounded twice: the attempt inside (`timeout N wget`) and the whole container run outside
-(`timeout -k`). The
+A probe runs in a client container of its own (the probe image, a MAC address of its own,
+so its packets can be traced while several probes run at once), entered with `nsenter`
+into all of the container's namespaces. It is bounded twice: the attempt inside
+(`timeout N wget`) and the whole command outside (`timeout -k`). The
 result is `pass`, `blocked` with a reason taken from the probe's own words:
 
 - `rejected`: the network answered with an error (ICMP unreachable or prohibited, a reset);
 - `timeout`: nothing answered within the probe's time (also when the machine was so slow
-  that the container run outlived its hard bound);
+  that the probe outlived its hard bound);
 - `dns`: the name did not resolve (the resolver said so);
 
 or `error`: the probe could not run at all (Docker refused, the image is missing, SSH
@@ -34,8 +33,8 @@ from harness.errors import FwlabError
 from harness.models import CheckResult
 
 PROBE_TIMEOUT = 3  # seconds for the attempt itself: every peer is on this machine
-START_ALLOWANCE = 6  # seconds more for `docker run` to start and remove the container
-#: Exit statuses of the outer `timeout -k`: the container run outlived its hard bound.
+START_ALLOWANCE = 6  # seconds more for the probe's command to start on a loaded machine
+#: Exit statuses of the outer `timeout -k`: the probe outlived its hard bound.
 HARD_TIMEOUT_STATUS = (124, 137)
 
 _DNS = re.compile(
@@ -51,7 +50,8 @@ _REJECTED = re.compile(
 )
 _DOCKER_ERROR = re.compile(
     r"Error response from daemon|Unable to find image|Cannot connect to the Docker daemon|"
-    r"^docker: |invalid reference format|OCI runtime|No such container|is not running",
+    r"^docker: |invalid reference format|OCI runtime|No such container|is not running|"
+    r"^nsenter: ",
     re.IGNORECASE | re.MULTILINE,
 )
 _NO_REPLY = re.compile(r"\b0 packets received|100% packet loss", re.IGNORECASE)
@@ -127,24 +127,22 @@ def attempt_command(probe: Probe, bounds: Bounds, tools: str = "") -> str:
 
 
 def client_options(probe: Probe, mac: str) -> list[str]:
-    """`docker run` options of the container a probe runs in: its network, its MAC address
-    (its trace selector) and a resolver that waits longer than any probe."""
+    """`docker run` options of the client container a probe runs in: its network, its MAC
+    address (its trace selector) and a resolver that waits longer than any probe."""
     if probe.network == "host":
         return ["--network", "host"]
     options = ["--mac-address", mac, "--dns-opt", "timeout:30", "--dns-opt", "attempts:1"]
     return options + (["--network", probe.network] if probe.network != "bridge" else [])
 
 
-def container_command(probe: Probe, image: str, mac: str, bounds: Bounds) -> str:
-    """The whole probe as one command on the lab machine: a container of its own."""
-    args = ["docker", "run", "--rm", "--init", "--label", "fwlab.probe=1"]
-    args += [*client_options(probe, mac), image, "sh", "-c", attempt_command(probe, bounds)]
-    return f"timeout -k 2 {bounds.hard} {shlex.join(args)}"
-
-
-def exec_command(probe: Probe, client: str, bounds: Bounds) -> str:
-    """The probe in a kept client container (see scaffold.Scaffold.client)."""
-    args = ["docker", "exec", client, "sh", "-c", attempt_command(probe, bounds)]
+def nsenter_command(probe: Probe, pid: int, bounds: Bounds) -> str:
+    """The probe inside its client container (the process `pid`): in every namespace of
+    the container (its network, its resolver, its tools), as `docker exec` would put it,
+    but without a Docker client, daemon and runtime round trip for each probe."""
+    # `; exit $?`: the shell reports an attempt its `timeout` killed as exit 143, where a
+    # shell that exec'd it would die of the signal and take every status with it.
+    args = ["nsenter", "--target", str(pid), "--mount", "--uts", "--ipc", "--net", "--pid",
+            "--root", "--wd", "sh", "-c", f"{attempt_command(probe, bounds)}; exit $?"]  # fmt: skip
     return f"timeout -k 2 {bounds.hard} {shlex.join(args)}"
 
 
@@ -161,7 +159,7 @@ def classify(
     last = next((ln.strip() for ln in reversed(said.splitlines()) if ln.strip()), "")
     if rc == 0 and probe.expect and probe.expect in stdout:
         return "pass", None, f"ok: {probe.expect!r} received"
-    if rc in HARD_TIMEOUT_STATUS:  # the outer `timeout`: the run outlived its hard bound
+    if rc in HARD_TIMEOUT_STATUS:  # the outer `timeout`: the probe outlived its hard bound
         return (
             "blocked",
             "timeout",

@@ -6,11 +6,12 @@ the default bridge (`fwlab-srv0`) and one on the user-defined network `fwlab-net
 (`fwlab-srv`). A lab's own conftest.py can start more (`scaffold.server(...)`) and make
 networks (`scaffold.network(...)`).
 
-On a machine that outlives the run (`keep`: `fwlab check`, `matrix --keep`) the scaffold
-stays: the servers, and one client container per probe (`fwlab-cli-<check>`, its MAC
-address its own), in which the next run's probes are `docker exec`s, several times cheaper
-than a `docker run`. Each container carries a label of what it is (lab, image, network,
-options); one that differs, or belongs to another lab, is replaced, never reused.
+Each probe runs in a client container of its own (`fwlab-cli-<check>`, its MAC address
+its own, a `sleep` as its process), entered with `nsenter`. Kept (`keep`: the machine is
+kept, or thrown away anyway), the scaffold stays for the next run: each container carries
+a label of what it is (lab, image, options, command), and one that differs, or belongs to
+another lab, is replaced, never reused. Not kept (a workshop student's machine), the run
+removes what it made.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from harness.provision.probe_image import PROBE_NETWORK, SERVER_PAGE
 SERVER_PORT = 8080
 DEFAULT_SERVERS = {"fwlab-srv0": "bridge", "fwlab-srv": PROBE_NETWORK}
 LABEL = "fwlab.scaffold=1"
-#: A kept client's process: it only waits for the probes' `docker exec`s.
+#: A client's own process: it only keeps the container's namespaces for the probes.
 CLIENT_COMMAND = "sleep 2147483647"
 #: Starting the two default servers at once takes about this long on an idle machine.
 IDLE_START_SECONDS = 1.0
@@ -93,7 +94,7 @@ class Scaffold:
         return self._container(name, options, f"httpd -f -p {port} -h /www")
 
     def client(self, check: str, probe: Probe) -> tuple[str, str]:
-        """The kept client container a probe runs in: (its name, its MAC address)."""
+        """The client container a probe runs in: (its name, its MAC address)."""
         name = "fwlab-cli-" + re.sub(r"[^A-Za-z0-9_.-]", "_", check)
         mac = mac_for(check)
         self._container(name, client_options(probe, mac), CLIENT_COMMAND)
@@ -118,6 +119,22 @@ class Scaffold:
         if out.rc != 0:
             raise ScaffoldError(f"could not start {name}: {_said(out)}")
         return True
+
+    def pids(self, names: list[str]) -> dict[str, int]:
+        """Each container's main process (where a probe enters it): one command."""
+        if not names:
+            return {}
+        fmt = shlex.quote("{{.Name}} {{.State.Pid}}")
+        out = self.host.run(f"docker inspect -f {fmt} {' '.join(map(shlex.quote, names))}")
+        found = {}
+        for line in out.stdout.splitlines():
+            name, _sep, pid = line.strip().lstrip("/").partition(" ")
+            if pid.isdigit() and int(pid) > 0:
+                found[name] = int(pid)
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise ScaffoldError(f"{', '.join(missing)} not running: {_said(out)}")
+        return found
 
     def address(self, name: str) -> str:
         if name not in self.addresses:

@@ -1,14 +1,18 @@
-"""A lab's memory figures, read from stand-in cgroup files: cgroup v1 and v2 alike, the
-working set is the usage less the inactive page cache; the peak is the cgroup's own."""
+"""A lab's memory figures from stand-in cgroup files: what it costs now is the proportional
+set size of its processes (any cgroup version); its peak is the cgroup's own counter."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness.providers.nspawn.provider import NspawnProvider
+from harness.util import processes_pss
 
 MIB = 2**20
 
@@ -25,36 +29,32 @@ def lab_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, s
     return "m"
 
 
-def test_cgroup_v1_working_set_and_peak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    name = lab_with(tmp_path, monkeypatch, {
-        "memory.usage_in_bytes": f"{700 * MIB}\n",
-        "memory.max_usage_in_bytes": f"{750 * MIB}\n",
-        "memory.stat": f"cache {600 * MIB}\nrss {100 * MIB}\ntotal_inactive_file {520 * MIB}\n",
-    })  # fmt: skip
-    provider = NspawnProvider()
-    assert provider.memory_now(name) == 180 * MIB
-    assert provider.memory_peak(name) == 750 * MIB
+@pytest.mark.parametrize(
+    ("knob", "value"), [("memory.max_usage_in_bytes", 750 * MIB), ("memory.peak", 320 * MIB)]
+)
+def test_the_peak_is_the_cgroups_own_v1_or_v2(
+    knob: str, value: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = lab_with(tmp_path, monkeypatch, {knob: f"{value}\n"})
+    assert NspawnProvider().memory_peak(name) == value
 
 
-def test_cgroup_v2_working_set_and_peak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    name = lab_with(tmp_path, monkeypatch, {
-        "memory.current": f"{300 * MIB}\n",
-        "memory.peak": f"{320 * MIB}\n",
-        "memory.stat": f"anon {90 * MIB}\nfile {200 * MIB}\ninactive_file {150 * MIB}\n",
-    })  # fmt: skip
-    provider = NspawnProvider()
-    assert provider.memory_now(name) == 150 * MIB
-    assert provider.memory_peak(name) == 320 * MIB
+def test_no_memory_controller_no_peak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert NspawnProvider().memory_peak(lab_with(tmp_path, monkeypatch, {})) is None
 
 
-def test_no_memory_controller_counts_the_processes(
+def test_the_cost_is_the_pss_of_the_processes_in_the_lab(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-
-    import psutil
-
-    name = lab_with(tmp_path, monkeypatch, {"cgroup.procs": f"{os.getpid()}\n"})
-    provider = NspawnProvider()
-    assert provider.memory_peak(name) is None
-    assert provider.memory_now(name) == pytest.approx(psutil.Process().memory_info().rss, rel=0.1)
+    """The lab's cost counts every process listed in its cgroup; a gone one, nothing."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        pids = [os.getpid(), child.pid]
+        name = lab_with(tmp_path, monkeypatch, {"cgroup.procs": "\n".join(map(str, pids))})
+        cost = NspawnProvider().memory_now(name)
+        alone = processes_pss([os.getpid()])
+        assert alone > 0 and cost > alone
+        assert processes_pss([999_999_999]) == 0  # a process that is gone costs nothing
+    finally:
+        child.kill()
+        child.wait()

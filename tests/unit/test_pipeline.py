@@ -74,7 +74,7 @@ def test_run_cell_goes_up_provisions_checks_and_down(
     assert result.fidelity["docker"].real and result.versions["docker"] == "20.10.5"
     assert result.judgement == "match" and not result.error
     assert recorded["provision"][0][2] == "on"
-    assert recorded["keep_scaffold"] == [False]  # the machine goes: nothing kept in it
+    assert recorded["keep_scaffold"] == [True]  # the machine goes: nothing to tidy in it
 
 
 def test_a_kept_cell_keeps_its_scaffold(provider: FakeProvider, recorded: dict) -> None:

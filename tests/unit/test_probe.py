@@ -10,8 +10,9 @@ from harness.checks.probe import (
     Http,
     Ping,
     classify,
-    container_command,
+    client_options,
     mac_for,
+    nsenter_command,
     outside_command,
     run,
 )
@@ -83,26 +84,28 @@ def test_the_hard_bound_says_it_may_be_the_machine() -> None:
     assert "hard bound of 9 s" in detail and "slow" in detail
 
 
-def test_container_command_is_bounded_traceable_and_patient_in_dns() -> None:
-    command = container_command(HTTP, "fwlab/probe:abc", "0a:fb:00:00:00:01", BOUNDS)
-    assert command.startswith("timeout -k 2 9 docker run --rm --init")
-    assert "--mac-address 0a:fb:00:00:00:01" in command
-    assert "--dns-opt timeout:30" in command  # a lookup nothing answers ends as a timeout
-    assert "'timeout 3 wget -q -O - http://www.bing.com/'" in command
+def test_a_probe_enters_its_client_and_is_bounded() -> None:
+    command = nsenter_command(HTTP, 4242, BOUNDS)
+    assert command.startswith("timeout -k 2 9 nsenter --target 4242 --mount --uts --ipc --net")
+    assert "--pid --root --wd sh -c" in command  # the container's own root, tools, resolver
+    assert command.endswith("'timeout 3 wget -q -O - http://www.bing.com/; exit $?'")
 
 
-def test_host_network_probes_carry_no_mac() -> None:
-    command = container_command(
-        Http("http://x/", network="host"), "img", "0a:fb:00:00:00:02", BOUNDS
-    )
-    assert "--network host" in command and "--mac-address" not in command
+def test_a_client_is_traceable_and_patient_in_dns() -> None:
+    options = client_options(HTTP, "0a:fb:00:00:00:01")
+    assert options[:2] == ["--mac-address", "0a:fb:00:00:00:01"]
+    assert "timeout:30" in options  # a lookup nothing answers ends as a timeout
+    assert "--network" not in options  # the default bridge
 
 
-def test_user_network_probes_name_their_network() -> None:
-    command = container_command(
-        Http("http://x/", network="fwlab-net"), "img", "0a:fb:00:00:00:03", BOUNDS
-    )
-    assert "--network fwlab-net" in command
+def test_host_network_clients_carry_no_mac() -> None:
+    assert client_options(Http("http://x/", network="host"), "0a:fb:00:00:00:02") == [
+        "--network", "host"]  # fmt: skip
+
+
+def test_user_network_clients_name_their_network() -> None:
+    options = client_options(Http("http://x/", network="fwlab-net"), "0a:fb:00:00:00:03")
+    assert options[-2:] == ["--network", "fwlab-net"]
 
 
 def test_outside_probes_use_busybox_there() -> None:

@@ -34,6 +34,10 @@ class FakeHost:
         self.commands.append(cmd)
         if cmd.startswith("docker images"):
             return Out(stdout=f"{self.images}\n---\n" + "\n".join(self.listed))
+        if cmd.startswith("docker inspect -f '{{.Name}} {{.State.Pid}}'"):
+            names = cmd.split("'")[-1].split()
+            return Out(stdout="".join(f"/{n} {0 if 'gone' in n else 4000 + i}\n"
+                                      for i, n in enumerate(names)))  # fmt: skip
         if cmd.startswith("docker inspect"):
             return Out(stdout=f"{SRV} ")
         return Out()
@@ -99,3 +103,15 @@ def test_a_kept_container_that_differs_or_is_another_labs_is_replaced() -> None:
     scaffold.start()
     assert sorted(host.runs()) == ["fwlab-srv", "fwlab-srv0"]
     assert "docker rm -f fwlab-srv0" in host.commands  # the differing one, before its run
+
+
+def test_the_clients_processes_in_one_command() -> None:
+    host = FakeHost()
+    scaffold = Scaffold(host, lab="docker-firewalld")
+    assert scaffold.pids(["fwlab-cli-a", "fwlab-cli-b"]) == {
+        "fwlab-cli-a": 4000,
+        "fwlab-cli-b": 4001,
+    }
+    assert len(host.commands) == 2
+    with pytest.raises(ScaffoldError, match="fwlab-cli-gone not running"):
+        scaffold.pids(["fwlab-cli-a", "fwlab-cli-gone"])  # a stopped container's Pid is 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.checks import Http
-from harness.checks.probe import Bounds, container_command
+from harness.checks.probe import Bounds, nsenter_command
 from harness.errors import UsageError
 from harness.providers.vagrant import libvirt
 from harness.providers.vagrant.provider import DEFAULT_BOX, LabState, VagrantProvider, backend
@@ -77,8 +77,8 @@ def test_box_follows_the_os_release(vagrant_home, monkeypatch: pytest.MonkeyPatc
 def test_slow_machines_get_longer_probe_bounds() -> None:
     fast, slow = Bounds(), Bounds(scale=6.0)
     assert (fast.attempt, fast.hard, slow.attempt, slow.hard) == (3, 9, 18, 54)
-    command = container_command(Http("http://203.0.113.10/"), "img", "0a:fb:00:00:00:01", slow)
-    assert command.startswith("timeout -k 2 54 docker run")
+    command = nsenter_command(Http("http://203.0.113.10/"), 4242, slow)
+    assert command.startswith("timeout -k 2 54 nsenter")
     assert "timeout 18 wget" in command
     # A loaded host gives containers longer to start, not answers longer to come.
     loaded = Bounds(scale=1.0, pace=3.0)

@@ -31,7 +31,7 @@ from harness.util import (
     kill_all,
     proc_start_time,
     processes_in_netns,
-    processes_rss,
+    processes_pss,
     run,
     stop_process,
     wait_for,
@@ -412,20 +412,11 @@ class NspawnProvider(Provider):
         return None
 
     def memory_now(self, name: str) -> int:
-        """The lab's working set now (bytes), as kubelet counts a container's: its cgroup's
-        usage less the page cache it could drop (inactive files, e.g. the image's files
-        read once), where a memory controller accounts for it; else the resident memory of
-        every process in its cgroups (cgroup v2 hosts delegate no controller to the lab)."""
-        cgroups = LabState(name).data.get("cgroups", [])
-        for cg in map(Path, cgroups):
-            for usage, inactive in (("memory.usage_in_bytes", "total_inactive_file"),
-                                    ("memory.current", "inactive_file")):  # fmt: skip
-                if (cg / usage).exists():
-                    stat = dict(
-                        line.split() for line in (cg / "memory.stat").read_text().splitlines()
-                    )
-                    return int((cg / usage).read_text()) - int(stat.get(inactive, 0))
-        return processes_rss(_cgroup_pids(cgroups))
+        """What the lab costs now (bytes): the proportional set size of every process in
+        its cgroups. The same on cgroup v1 and v2, with or without a memory controller;
+        unlike the cgroup's usage, it does not charge one lab with the page cache of the
+        image files every lab shares."""
+        return processes_pss(cgroup_pids(LabState(name).data.get("cgroups", [])))
 
 
 # -- cgroups -----------------------------------------------------------------
@@ -488,17 +479,20 @@ def host_is_unified() -> bool:
     return Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
-def _cgroup_pids(cgroups: list[str]) -> set[int]:
+def cgroup_pids(cgroups: list[str]) -> set[int]:
     found: set[int] = set()
     for cg in cgroups:
         for procs in Path(cg).rglob("cgroup.procs") if Path(cg).is_dir() else []:
-            found.update(int(p) for p in procs.read_text().split())
+            try:
+                found.update(int(p) for p in procs.read_text().split())
+            except OSError:  # the cgroup went while we looked (a unit stopped)
+                continue
     return found
 
 
 def _stray_pids(state: LabState) -> list[int]:
     """Processes in the lab's cgroups or in its two network namespaces."""
-    found = _cgroup_pids(state.data.get("cgroups", []))
+    found = cgroup_pids(state.data.get("cgroups", []))
     if "slot" in state.data:
         found.update(processes_in_netns([state.net.lab_ns, state.net.wan_ns]))
     found.discard(os.getpid())
