@@ -480,13 +480,16 @@ def host_is_unified() -> bool:
 
 
 def cgroup_pids(cgroups: list[str]) -> set[int]:
+    """Every process in these cgroups and the cgroups below them. Units come and go while
+    it looks: os.walk skips a folder that went, and so does reading one."""
     found: set[int] = set()
     for cg in cgroups:
-        for procs in Path(cg).rglob("cgroup.procs") if Path(cg).is_dir() else []:
-            try:
-                found.update(int(p) for p in procs.read_text().split())
-            except OSError:  # the cgroup went while we looked (a unit stopped)
-                continue
+        for folder, _dirs, files in os.walk(cg):
+            if "cgroup.procs" in files:
+                try:
+                    found.update(int(p) for p in Path(folder, "cgroup.procs").read_text().split())
+                except OSError:
+                    continue
     return found
 
 
