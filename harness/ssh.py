@@ -10,6 +10,7 @@ a person, hands the same entry to OpenSSH.
 
 from __future__ import annotations
 
+import logging
 import shlex
 import subprocess
 import threading
@@ -26,6 +27,10 @@ from testinfra.backend.local import LocalBackend
 from testinfra.backend.paramiko import ParamikoBackend
 
 from harness.errors import FwlabError
+
+# paramiko logs a refused session (which run() waits out) at ERROR; with no handler,
+# Python would print it on the user's terminal. Failures reach fwlab as exceptions.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 #: How long one command may run before fwlab gives up on the connection (a probe is
 #: bounded on the machine itself; this only guards against a connection that hangs).
@@ -184,7 +189,7 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = COMMAND_TIMEO
     transport = client.get_transport()
     if transport is None or not transport.is_active():
         raise FwlabError("the SSH connection is closed")
-    chan = transport.open_session(timeout=30)
+    chan = _open_session(transport)
     try:
         chan.settimeout(timeout)
         chan.exec_command(command)
@@ -204,6 +209,36 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = COMMAND_TIMEO
     finally:
         chan.close()
     return Output(rc, bytes(out), bytes(err))
+
+
+#: How long a command waits for a session when the server has none free.
+SESSION_WAIT = 15.0
+
+
+def _open_session(transport: paramiko.Transport) -> paramiko.Channel:
+    """A session channel. sshd serves at most MaxSessions (10 by default) per connection
+    and frees one only once it has seen it close; probes and their clients open several
+    at once, so on a loaded machine a refusal ("Connect failed") means: wait, try again."""
+    deadline = time.monotonic() + SESSION_WAIT
+    pause = 0.05
+    while True:
+        try:
+            return transport.open_session(timeout=30)
+        except paramiko.SSHException as exc:
+            # Opened from several threads at once, paramiko hands the refusal to one of
+            # them and a bare "Unable to open channel." to the others.
+            refused = isinstance(exc, paramiko.ChannelException) and (
+                exc.code == paramiko.common.OPEN_FAILED_CONNECT_FAILED
+            )
+            if not (refused or str(exc) == "Unable to open channel.") or not transport.is_active():
+                raise
+            if time.monotonic() + pause > deadline:
+                raise FwlabError(
+                    f"the SSH server had no session free for {SESSION_WAIT:g} s "
+                    "(its MaxSessions is in use)"
+                ) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def _drain(stream: Any) -> bytes:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import shutil
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import paramiko
 import pytest
 import testinfra
 
+from harness import ssh
 from harness.errors import FwlabError
 from harness.ssh import SshEndpoint, generate_keypair
 from harness.ssh import run as ssh_run
+from harness.util import wait_for
 from tests.unit.ssh_server import SshServer
 
 PINNED = SshEndpoint(
@@ -202,6 +205,38 @@ def test_a_command_that_hangs_is_bounded(server: SshServer, tmp_path: Path) -> N
             ssh_run(client, "sleep 5", timeout=1)
     finally:
         client.close()
+
+
+def test_sessions_past_the_servers_limit_wait_for_a_free_one(tmp_path: Path) -> None:
+    """Like sshd at MaxSessions: more commands at once than the server serves all run."""
+    server = SshServer(tmp_path, max_sessions=2)
+    client = endpoint_for(server, tmp_path).connect()
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            outs = list(pool.map(lambda i: ssh_run(client, f"sleep 0.3; echo {i}"), range(6)))
+        assert [o.stdout for o in outs] == [f"{i}\n" for i in range(6)]
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_server_with_no_session_free_is_a_bounded_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ssh, "SESSION_WAIT", 0.5)
+    server = SshServer(tmp_path, max_sessions=1)
+    client = endpoint_for(server, tmp_path).connect()
+    try:
+        flag = tmp_path / "holding"
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            held = pool.submit(ssh_run, client, f"touch {flag}; sleep 2")
+            wait_for("the first command to hold the only session", flag.exists, 10)
+            with pytest.raises(FwlabError, match="no session free for 0.5 s"):
+                ssh_run(client, "true")
+            assert held.result().rc == 0
+    finally:
+        client.close()
+        server.stop()
 
 
 def test_the_host_key_is_pinned(server: SshServer, tmp_path: Path) -> None:
