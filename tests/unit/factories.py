@@ -2,6 +2,7 @@
 
 - `FakeProvider`: a Provider that keeps machines in memory (no root, no namespaces), and
   records what was asked of it.
+- `Out`: what a testinfra host's `run` returns (rc, stdout, stderr), for fake hosts.
 - `sample_matrix()`: a realistic founding-lab run, its traces read from the real captures
   in tests/unit/data/traces by the real trace reader (so deciding hops are real ones):
 
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.models import (
@@ -36,6 +38,15 @@ from harness.trace import analyse
 TRACES = Path(__file__).parent / "data" / "traces" / "debian11-firewalld-0.9.3"
 REJECT = Rule("inet", "firewalld", "filter_FORWARD", "reject")
 DOCKER_ZONE = Rule("inet", "firewalld", "filter_FWDI_docker", "accept")
+
+
+@dataclass
+class Out:
+    """What a testinfra host's `run` returns."""
+
+    rc: int = 0
+    stdout: str = ""
+    stderr: str = ""
 
 
 def trace(name: str) -> PacketTrace:

@@ -32,6 +32,23 @@ FACTS_KEYS = ("os_id", "os_version", "os_codename", "os_name", "os_like", "kerne
               "docker_package", "containerd", "marker", "probe_network", "probe_tags", "drop_in",
               "docker0_zone", "docker_chains")  # fmt: skip
 
+#: What FACTS prints on a Debian 12 lab machine with firewalld running (docker.io 20.10).
+BOOKWORM = dict(
+    os_id="debian",
+    os_version="12",
+    os_codename="bookworm",
+    os_name="Debian GNU/Linux 12 (bookworm)",
+    kernel="6.1.0-18-amd64",
+    firewalld="1.3.3",
+    firewalld_backend="nftables",
+    firewalld_active="active",
+    nftables="1.0.6",
+    iptables="1.8.9 (nf_tables)",
+    docker="20.10.24+dfsg1",
+    docker_package="20.10.24+dfsg1-1+b3",
+    containerd="1.6.20~ds1",
+)
+
 #: How Fabric renders Connection.sudo("cmd") with the default sudo config.
 SUDO = "sudo -S -p '[sudo] password: ' "
 

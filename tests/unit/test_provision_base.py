@@ -31,6 +31,7 @@ from harness.provision import (
 from harness.provision.base import DOCKER_VERSIONS, FIREWALLD_STATES, ProvisionError, Recipe
 from harness.provision.probe_image import LocalRoot, build, tag_for
 from tests.unit.scripted_remote import (
+    BOOKWORM,
     FACTS_COMMAND,
     FACTS_KEYS,
     FakeSFTP,
@@ -198,21 +199,6 @@ def test_facts_keys_are_what_facts_prints() -> None:
     assert re.findall(r'^echo "(\w+)=', FACTS, re.MULTILINE) == list(FACTS_KEYS)
 
 
-BOOKWORM = dict(
-    os_id="debian",
-    os_version="12",
-    os_codename="bookworm",
-    os_name="Debian GNU/Linux 12 (bookworm)",
-    kernel="6.1.0-18-amd64",
-    firewalld="1.3.3",
-    firewalld_backend="nftables",
-    firewalld_active="active",
-    nftables="1.0.6",
-    iptables="1.8.9 (nf_tables)",
-    docker="20.10.24+dfsg1",
-    docker_package="20.10.24+dfsg1-1+b3",
-    containerd="1.6.20~ds1",
-)
 STOOD_IN_TEXT = "Debian's docker.io 20.10.24+dfsg1 stands in for Docker 19.03: ..."
 
 

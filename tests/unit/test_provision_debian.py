@@ -29,6 +29,7 @@ from harness.provision.debian import (
 )
 from harness.provision.probe_image import LocalRoot, build, tag_for
 from tests.unit.scripted_remote import (
+    BOOKWORM,
     FACTS_COMMAND,
     SUDO,
     FakeSFTP,
@@ -352,21 +353,6 @@ BULLSEYE = dict(
     docker="20.10.5+dfsg1",
     docker_package=BULLSEYE_DOCKER,
     containerd="1.4.13~ds1",
-)
-BOOKWORM = dict(
-    os_id="debian",
-    os_version="12",
-    os_codename="bookworm",
-    os_name="Debian GNU/Linux 12 (bookworm)",
-    kernel="6.1.0-18-amd64",
-    firewalld="1.3.3",
-    firewalld_backend="nftables",
-    firewalld_active="active",
-    nftables="1.0.6",
-    iptables="1.8.9 (nf_tables)",
-    docker="20.10.24+dfsg1",
-    docker_package=BOOKWORM_DOCKER,
-    containerd="1.6.20~ds1",
 )
 TRIXIE = dict(
     os_id="debian",

@@ -10,16 +10,10 @@ import pytest
 
 from harness.checks.probe import Http, mac_for
 from harness.checks.scaffold import Scaffold, ScaffoldError
+from tests.unit.factories import Out
 
 IMAGE = "fwlab/probe:abc123"
 SRV = "172.18.0.2"
-
-
-@dataclass
-class Out:
-    rc: int = 0
-    stdout: str = ""
-    stderr: str = ""
 
 
 @dataclass

@@ -25,6 +25,7 @@ from harness.trace.capture import (
     cleanup_command,
 )
 from harness.trace.parse import TOOL_NFT, TOOL_XT
+from tests.unit.factories import Out
 
 MAC_A = "02:42:ac:11:00:03"  # a probe on docker0, which is in no firewalld zone
 MAC_B = "02:42:ac:12:00:02"  # a probe on a bridge in firewalld's zone docker
@@ -55,13 +56,6 @@ def test_selector_by_destination() -> None:
 
 
 # -- Monitors, with a fake host -------------------------------------------------------------------
-@dataclass
-class Out:
-    rc: int = 0
-    stdout: str = ""
-    stderr: str = ""
-
-
 @dataclass
 class FakeHost:
     """Records every command (printing nothing); fails on request."""

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness import workshop
 from harness.errors import UsageError
+from tests.unit.factories import Out
 
 TRACES = Path(__file__).resolve().parent / "data" / "traces" / "debian11-firewalld-0.9.3"
-
-
-@dataclass
-class Out:
-    rc: int
-    stdout: str
-    stderr: str = ""
 
 
 class FakeHost:
