@@ -40,8 +40,11 @@ from harness.models import ASSERT_REASON, Cell, CheckResult, Expectation
 
 PROPERTY = "fwlab"
 MARKER = "probe"
-#: Client containers started at once on one machine (each a `docker run`).
+#: Probes run at once on one machine (each an `nsenter`, a few milliseconds of CPU).
 PROBES_AT_ONCE = 8
+#: Client containers started at once where missing: each is a `docker run`, whose client
+#: alone holds about 50 MiB, and two or three at once already keep a small machine busy.
+CLIENTS_AT_ONCE = 3
 _OBSERVED = pytest.StashKey[CheckResult]()
 _STATE = pytest.StashKey["LabRun"]()
 
@@ -229,7 +232,7 @@ def run_probes(
     bounds = scaffold.bounds
     resolved = {name: spec.resolved(scaffold) for name, spec in probes.items()}
     inside = [name for name, spec in resolved.items() if spec.network != "outside"]
-    with ThreadPoolExecutor(max_workers=PROBES_AT_ONCE) as pool:  # made at once where missing
+    with ThreadPoolExecutor(max_workers=CLIENTS_AT_ONCE) as pool:  # made where missing
         clients = dict(zip(inside, pool.map(lambda n: scaffold.client(n, resolved[n]), inside)))
     pids = scaffold.pids([client for client, _mac in clients.values()])
     plans = {}
