@@ -40,6 +40,12 @@ lab_option = click.option(
     show_default=True,
     help="A lab: its name (a folder under labs/), or the path to a lab folder or file.",
 )
+markdown_option = click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).",
+)
 os_choice = click.Choice(["bullseye", "bookworm", "trixie", "sid"])
 
 
@@ -384,12 +390,7 @@ def trace(
 @click.option("--keep", is_flag=True, help="Leave the lab machines running.")
 @click.option("--reproduce", is_flag=True, help="Report what happens without judging it.")
 @with_reports
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(dir_okay=False),
-    help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).",
-)
+@markdown_option
 def matrix(
     lab_name: str,
     provider: str,
@@ -506,12 +507,7 @@ def report() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @lab_option
 @click.option("--cells", "cell_filters", multiple=True, help="The cells the run selected.")
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(dir_okay=False),
-    help="Also write the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).",
-)
+@markdown_option
 def report_merge(
     out_dir: str,
     files: tuple[str, ...],

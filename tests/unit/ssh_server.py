@@ -74,7 +74,13 @@ class SshServer:
                 return
             transport = paramiko.Transport(conn)
             transport.add_server_key(self.host_key)
-            transport.start_server(server=_Server(self.client_key, self.max_sessions))
+            try:
+                transport.start_server(server=_Server(self.client_key, self.max_sessions))
+            except (paramiko.SSHException, OSError, EOFError):
+                # A client that hung up mid-handshake (a refused host key, a probe that
+                # only knocks) ends its own connection, not the server.
+                transport.close()
+                continue
             self.transports.append(transport)
 
     def known_hosts_line(self) -> str:

@@ -191,15 +191,18 @@ def test_stopped_docker_is_started() -> None:
 
 
 # -- install_docker("20.10") and ("distro"): the real thing ---------------------------
+# The stand-in's drop-in found and removed, and docker restarted without it.
+DROP_IN_REMOVED = [
+    cmd(TEST_DROP_IN),
+    cmd(f"rm -f {DROP_IN}"),
+    cmd("systemctl daemon-reload"),
+    cmd("systemctl restart docker"),
+    cmd(DOCKER_ACTIVE),
+]
+
+
 def test_20_10_with_the_drop_in_present_removes_it_and_restarts_docker() -> None:
-    script = [
-        *packages(),
-        cmd(TEST_DROP_IN),
-        cmd(f"rm -f {DROP_IN}"),
-        cmd("systemctl daemon-reload"),
-        cmd("systemctl restart docker"),
-        cmd(DOCKER_ACTIVE),
-    ]
+    script = [*packages(), *DROP_IN_REMOVED]
     assert run_scripted(script, lambda r: r.install_docker("20.10")).result is True
 
 
@@ -240,14 +243,7 @@ def test_distro_on_trixie_with_its_cli_only_looks() -> None:
 
 
 def test_distro_after_the_stand_in_gives_dockerd_back_its_firewalld() -> None:
-    script = [
-        *packages(BULLSEYE_DOCKER),
-        cmd(TEST_DROP_IN),
-        cmd(f"rm -f {DROP_IN}"),
-        cmd("systemctl daemon-reload"),
-        cmd("systemctl restart docker"),
-        cmd(DOCKER_ACTIVE),
-    ]
+    script = [*packages(BULLSEYE_DOCKER), *DROP_IN_REMOVED]
     assert run_scripted(script, lambda r: r.install_docker("distro")).result is True
 
 
