@@ -156,6 +156,17 @@ def test_recipe_key_changes_with_every_input() -> None:
     assert len(keys) == 5
 
 
+def test_mmdebstrap_takes_a_mirror_whose_release_file_has_expired(tmp_path: Path) -> None:
+    # sid's Release expires within a week; a frozen or snapshot mirror must still build.
+    cmd = image.bootstrap_command("mmdebstrap", ImageRecipe("sid"), tmp_path)
+    assert 'Acquire::Check-Valid-Until "false"' in " ".join(cmd)
+    assert cmd[-3:] == ["sid", str(tmp_path), image.MIRROR]
+    assert not any(
+        "aptopt" in arg
+        for arg in image.bootstrap_command("debootstrap", ImageRecipe("sid"), tmp_path)
+    )
+
+
 @pytest.mark.parametrize("suite", ["buster", "stretch", ""])
 def test_unknown_suite(suite: str) -> None:
     with pytest.raises(

@@ -235,11 +235,18 @@ def build(recipe: ImageRecipe, say: Callable[[str], None]) -> None:
     say(f"image {recipe.folder.name} ready in {time.monotonic() - started:.0f} s")
 
 
+def bootstrap_command(tool: str, recipe: ImageRecipe, rootfs: Path) -> list[str]:
+    cmd = [tool, "--variant=minbase", f"--include={','.join(recipe.packages)}"]
+    if tool == "mmdebstrap":
+        # Signatures are checked, freshness is not: sid's and testing's Release files
+        # expire within a week, so a frozen mirror or snapshot.debian.org (the way to
+        # rebuild a lab as it was) would otherwise be refused. debootstrap never checks it.
+        cmd.append('--aptopt=Acquire::Check-Valid-Until "false"')
+    return [*cmd, recipe.suite, str(rootfs), MIRROR]
+
+
 def _bootstrap(tool: str, recipe: ImageRecipe, rootfs: Path, say: Callable[[str], None]) -> None:
-    cmd = [
-        tool, "--variant=minbase", f"--include={','.join(recipe.packages)}",
-        recipe.suite, str(rootfs), MIRROR,
-    ]  # fmt: skip
+    cmd = bootstrap_command(tool, recipe, rootfs)
     say(f"bootstrapping {recipe.suite} with {tool} ({len(recipe.packages)} packages)")
     log_tail: list[str] = []
     proc = subprocess.Popen(
