@@ -22,7 +22,7 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from harness import paths
 from harness.errors import FwlabError, UsageError
@@ -132,14 +132,21 @@ class ImageRecipe:
         return self.folder / "manifest.json"
 
 
+def load_manifest(path: Path) -> tuple[dict[str, Any], str | None]:
+    """A cache entry's manifest (written last, so it proves a finished build), or why not."""
+    if not path.exists():
+        return {}, "no manifest (never built, or the build was interrupted)"
+    try:
+        return json.loads(path.read_text()), None
+    except (OSError, ValueError) as exc:
+        return {}, f"unreadable manifest: {exc}"
+
+
 def problems(recipe: ImageRecipe) -> list[str]:
     """Why the cached image for recipe can't be used; empty when it can."""
-    if not recipe.manifest_path.exists():
-        return ["no manifest (never built, or the build was interrupted)"]
-    try:
-        manifest = json.loads(recipe.manifest_path.read_text())
-    except (OSError, ValueError) as exc:
-        return [f"unreadable manifest: {exc}"]
+    manifest, unusable = load_manifest(recipe.manifest_path)
+    if unusable:
+        return [unusable]
     if manifest.get("key") != recipe.key:
         return [f"manifest key {manifest.get('key')!r} is not {recipe.key!r}"]
     found = []

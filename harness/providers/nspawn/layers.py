@@ -27,7 +27,7 @@ from typing import Callable
 
 from harness import paths
 from harness.errors import FwlabError
-from harness.providers.nspawn.image import ImageRecipe
+from harness.providers.nspawn.image import ImageRecipe, load_manifest
 from harness.util import file_lock, kill_all, processes_using, remove_tree
 
 #: Bump when what a layer holds changes: it is part of every layer's key.
@@ -73,12 +73,9 @@ class Layer:
 
 def problems(layer: Layer) -> list[str]:
     """Why a cached layer can't be used; empty when it can."""
-    if not layer.manifest_path.exists():
-        return ["no manifest (never built, or the build was interrupted)"]
-    try:
-        manifest = json.loads(layer.manifest_path.read_text())
-    except (OSError, ValueError) as exc:
-        return [f"unreadable manifest: {exc}"]
+    manifest, unusable = load_manifest(layer.manifest_path)
+    if unusable:
+        return [unusable]
     if manifest.get("key") != layer.key:
         return [f"manifest key {manifest.get('key')!r} is not {layer.key!r} (stale)"]
     found = []
