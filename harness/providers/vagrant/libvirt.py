@@ -202,10 +202,6 @@ def stop() -> list[str]:
     return removed
 
 
-def dhcp_leases() -> str:
-    return virsh("net-dhcp-leases", NETWORK, check=False)
-
-
 def check_host_tools() -> None:
     missing = [t for t in ("vagrant", "libvirtd", "virtlogd", "virsh", "qemu-system-x86_64")
                if shutil.which(t) is None]  # fmt: skip
