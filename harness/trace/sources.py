@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.models import CheckResult, PacketTrace
+from harness.providers.base import NAME_RE
 from harness.trace import Capture, analyse
 from harness.trace.diff import PathDiff
 from harness.trace.diff import diff as diff_paths
@@ -68,6 +69,8 @@ def side(source: str, check: str, lab_name: str, provider: str) -> PacketTrace:
         if capture.headline is None:
             raise UsageError(f"{path}: no traced packet")
         return capture.headline
+    if not NAME_RE.fullmatch(source):  # a mistyped path, not a lab's name
+        raise UsageError(f"{file_part}: no such file, and not a lab's name")
     result = live_check(source, check, lab_name, provider)
     if result.trace is None:
         raise UsageError(f"{source}: {check} traced no packet ({result.outcome}: {result.detail})")

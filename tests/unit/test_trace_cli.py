@@ -21,7 +21,7 @@ from harness.errors import UsageError
 from harness.models import PacketTrace, Rule
 from harness.trace import analyse
 from harness.trace.diff import diff
-from harness.trace.sources import read_capture_file
+from harness.trace.sources import read_capture_file, side
 
 MAIN = Path(__file__).resolve().parents[2]
 SHARED = Path("/work/shared/fixtures/traces/debian11-firewalld-0.9.3")
@@ -267,6 +267,12 @@ def test_cli_diff_names_the_two_zone_chains(runs: dict[str, Run]) -> None:
     assert len(parted_b) == 1 and "inet firewalld filter_FWDI_docker (accept)" in parted_b[0]
     assert f"{NOZONE} is decided: REJECT in inet firewalld filter_FORWARD" in out
     assert f"{ZONEDOCKER} is decided: ACCEPT in inet firewalld filter_FWDI_docker" in out
+
+
+@pytest.mark.parametrize("source", ["traces/nozone.txt", "missing.json#cell", "Capture.TXT"])
+def test_diff_of_a_mistyped_path_says_no_such_file(source: str) -> None:
+    with pytest.raises(UsageError, match="no such file, and not a lab's name"):
+        side(source, "egress-ip", "docker-firewalld", "nspawn")
 
 
 def headline(path: Path) -> PacketTrace:
